@@ -1,0 +1,118 @@
+#include "config/loader.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "config/policy_section.h"
+
+namespace schemagate::config {
+namespace {
+
+void load_listen(const YAML::Node& n, ErrorSink& errors, Listen& out) {
+  Section s(n, "listen", errors, {"address", "port", "tls"});
+  s.get("address", out.address);
+  s.get("port", out.port, 1, 65535);
+  Section tls(s.node("tls"), "listen.tls", errors, {"cert_file", "key_file", "require"});
+  tls.get("cert_file", out.tls.cert_file);
+  tls.get("key_file", out.tls.key_file);
+  tls.get("require", out.tls.require);
+}
+
+void load_upstream(const YAML::Node& n, ErrorSink& errors, Upstream& out) {
+  Section s(n, "upstream", errors, {"host", "port", "connect_timeout_ms", "tls"});
+  s.get("host", out.host);
+  s.get("port", out.port, 1, 65535);
+  s.get("connect_timeout_ms", out.connect_timeout_ms, 1, 600000);
+  Section tls(s.node("tls"), "upstream.tls", errors, {"mode", "ca_file", "server_name"});
+  if (const int m = tls.choice("mode", {"disable", "prefer", "require", "verify-ca", "verify-full"}); m >= 0)
+    out.tls.mode = static_cast<UpstreamTlsMode>(m);
+  tls.get("ca_file", out.tls.ca_file);
+  tls.get("server_name", out.tls.server_name);
+}
+
+void load_limits(const YAML::Node& n, ErrorSink& errors, Limits& out) {
+  Section s(n, "limits", errors,
+            {"max_client_connections", "max_message_bytes", "startup_timeout_ms", "client_idle_timeout_ms",
+             "shutdown_grace_ms"});
+  s.get("max_client_connections", out.max_client_connections, 1, 1000000);
+  s.get("max_message_bytes", out.max_message_bytes, 8192, 1u << 30);
+  s.get("startup_timeout_ms", out.startup_timeout_ms, 100, 3600000);
+  s.get("client_idle_timeout_ms", out.client_idle_timeout_ms, 0, 86400000);
+  s.get("shutdown_grace_ms", out.shutdown_grace_ms, 0, 3600000);
+}
+
+void load_logging(const YAML::Node& n, ErrorSink& errors, Logging& out) {
+  Section s(n, "log", errors, {"level"});
+  if (const int l = s.choice("level", {"trace", "debug", "info", "warn", "error", "critical", "off"}); l >= 0)
+    s.get("level", out.level);
+}
+
+}  // namespace
+
+const char* to_string(UpstreamTlsMode m) {
+  switch (m) {
+    case UpstreamTlsMode::disable: return "disable";
+    case UpstreamTlsMode::prefer: return "prefer";
+    case UpstreamTlsMode::require: return "require";
+    case UpstreamTlsMode::verify_ca: return "verify-ca";
+    case UpstreamTlsMode::verify_full: return "verify-full";
+  }
+  return "?";
+}
+
+std::string LoadResult::error_text(const std::string& source) const {
+  std::string s;
+  for (const auto& e : errors) s += source + ": " + e.to_string() + "\n";
+  return s;
+}
+
+void validate(const Config& c, std::vector<ConfigError>& errors) {
+  const auto& t = c.listen.tls;
+  if (t.cert_file.empty() != t.key_file.empty())
+    errors.push_back({"listen.tls", 0, "cert_file and key_file must be given together"});
+  if (t.require && t.cert_file.empty())
+    errors.push_back({"listen.tls.require", 0, "requires listen.tls.cert_file and key_file"});
+  if (c.upstream.host.empty()) errors.push_back({"upstream.host", 0, "must not be empty"});
+}
+
+LoadResult load_config_text(const std::string& yaml_text) {
+  LoadResult result;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    result.errors.push_back({"", e.mark.line >= 0 ? e.mark.line + 1 : 0, "invalid YAML: " + e.msg});
+    return result;
+  }
+  ErrorSink errors;
+  try {
+    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "workers", "policy"});
+    if (top.valid()) {
+      load_listen(top.node("listen"), errors, result.config.listen);
+      load_upstream(top.node("upstream"), errors, result.config.upstream);
+      load_limits(top.node("limits"), errors, result.config.limits);
+      load_logging(top.node("log"), errors, result.config.log);
+      top.get("workers", result.config.workers, 0, 256, true);
+      load_policy_section(top.node("policy"), errors, result.config.policy);
+    }
+  } catch (const YAML::Exception& e) {  // defensive: a yaml-cpp conversion we did not foresee
+    errors.add("", e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg);
+  }
+  result.errors = errors.errors();
+  validate(result.config, result.errors);
+  return result;
+}
+
+LoadResult load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back({"", 0, "cannot read configuration file"});
+    return r;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return load_config_text(ss.str());
+}
+
+}  // namespace schemagate::config

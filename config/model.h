@@ -1,0 +1,64 @@
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "config/policy_model.h"
+
+namespace schemagate::config {
+
+/// Client-facing TLS (the proxy terminates it).
+struct ListenTls {
+  std::string cert_file;  // both empty: no TLS offered, SSLRequest answered 'N'
+  std::string key_file;
+  bool require = false;   // refuse clients that do not negotiate TLS
+};
+
+struct Listen {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 6432;
+  ListenTls tls;
+};
+
+/// How the proxy talks TLS to the database: libpq's sslmode values.
+enum class UpstreamTlsMode { disable, prefer, require, verify_ca, verify_full };
+
+struct UpstreamTls {
+  UpstreamTlsMode mode = UpstreamTlsMode::prefer;
+  std::string ca_file;      // verify-ca / verify-full; empty = system store
+  std::string server_name;  // verify-full: name to check; empty = upstream.host
+};
+
+struct Upstream {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5432;
+  std::uint32_t connect_timeout_ms = 5000;
+  UpstreamTls tls;
+};
+
+struct Limits {
+  std::uint32_t max_client_connections = 1000;
+  // Largest message held whole in memory (Query text, Bind values, ErrorResponse...).
+  // PostgreSQL itself refuses anything above 1 GB. Larger CopyData/DataRow stream through.
+  std::uint32_t max_message_bytes = 256u << 20;
+  std::uint32_t startup_timeout_ms = 15000;   // TLS + authentication must finish within this
+  std::uint32_t client_idle_timeout_ms = 0;   // 0 = never
+  std::uint32_t shutdown_grace_ms = 30000;    // SIGTERM: wait this long for in-flight statements
+};
+
+struct Logging {
+  std::string level = "info";  // trace debug info warn error critical off
+};
+
+/// The whole validated configuration, immutable once loaded.
+struct Config {
+  Listen listen;
+  Upstream upstream;
+  Limits limits;
+  Logging log;
+  unsigned workers = 1;  // I/O threads; 0 = one per core
+  PolicyRef policy;
+};
+
+const char* to_string(UpstreamTlsMode m);
+
+}  // namespace schemagate::config

@@ -1,0 +1,53 @@
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "protocol/frame.h"
+
+namespace schemagate::protocol {
+
+/// The fields of an ErrorResponse / NoticeResponse that schemagate reads or writes.
+struct ErrorFields {
+  std::string severity;  // ERROR, FATAL, NOTICE, ...
+  std::string sqlstate;  // five characters
+  std::string message;
+  std::string detail;
+  std::string hint;
+};
+
+/// Appends an ErrorResponse ('E') or, with tag 'N', a NoticeResponse.
+void write_error_response(std::vector<std::byte>& out, const ErrorFields& e, char tag = 'E');
+/// Appends ReadyForQuery with transaction status 'I', 'T' or 'E'.
+void write_ready_for_query(std::vector<std::byte>& out, char tx_status);
+void write_backend_key_data(std::vector<std::byte>& out, std::uint32_t pid, std::uint32_t secret);
+
+std::error_code parse_error_fields(const Frame& f, ErrorFields& out);
+
+struct ParameterStatus {
+  std::string_view name, value;
+};
+std::error_code parse_parameter_status(const Frame& f, ParameterStatus& out);
+
+struct BackendKeyData {
+  std::uint32_t pid = 0, secret = 0;
+};
+std::error_code parse_backend_key_data(const Frame& f, BackendKeyData& out);
+
+/// Transaction status byte of a ReadyForQuery frame ('I', 'T', 'E'), 0 if malformed.
+char ready_for_query_status(const Frame& f);
+
+/// Authentication request code of an 'R' frame, or -1 if malformed.
+std::int64_t auth_request_code(const Frame& f);
+
+/// Rebuilds an AuthenticationSASL frame without the mechanism `drop`.
+/// Returns false (and writes nothing) when the frame does not list it.
+bool write_sasl_without_mechanism(const Frame& f, std::string_view drop, std::vector<std::byte>& out);
+
+/// Command tag of a CommandComplete frame (e.g. "INSERT 0 1"), empty if malformed.
+std::string_view command_complete_tag(const Frame& f);
+
+}  // namespace schemagate::protocol

@@ -1,0 +1,41 @@
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+namespace schemagate::proxy {
+
+/// The key the database gave one of our upstream connections.
+struct ServerKey {
+  std::uint32_t pid = 0;
+  std::uint32_t secret = 0;
+};
+
+/// Maps the BackendKeyData the proxy handed a client to the real server session, so that a
+/// CancelRequest sent to the proxy cancels the right backend. Proxy keys are random; secrets
+/// are compared in constant time, so a forged or guessed key cancels nothing.
+class CancelMap {
+ public:
+  struct ProxyKey {
+    std::uint32_t pid = 0;
+    std::uint32_t secret = 0;
+  };
+
+  /// Registers a server key and returns the fresh proxy key to give the client.
+  ProxyKey add(ServerKey server);
+  void remove(std::uint32_t proxy_pid);
+  /// The server key for a client's CancelRequest, if pid and secret both match.
+  std::optional<ServerKey> find(std::uint32_t proxy_pid, std::uint32_t proxy_secret) const;
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    std::uint32_t secret;
+    ServerKey server;
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<std::uint32_t, Entry> entries_;
+};
+
+}  // namespace schemagate::proxy

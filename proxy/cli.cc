@@ -1,0 +1,192 @@
+#include "proxy/cli.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/endpoint.h"
+#include "config/loader.h"
+#include "proxy/server.h"
+
+#ifndef SG_VERSION
+#define SG_VERSION "0.0.0"
+#endif
+
+namespace schemagate::proxy {
+namespace {
+
+constexpr const char* kUsage = R"(schemagate — a PostgreSQL proxy that makes schema changes safe
+
+Usage:
+  schemagate serve [--config FILE] [--listen HOST:PORT] [--upstream HOST:PORT]
+                   [--policy FILE] [--mode observe|enforce] [--workers N] [--log-level LEVEL]
+  schemagate config check FILE
+  schemagate --version
+  schemagate --help
+
+serve      run the proxy. The config file is optional; flags override it.
+config     validate a configuration file (exit 0 valid, 2 invalid).
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+)";
+
+struct ServeFlags {
+  std::string config_file;
+  std::vector<std::pair<std::string, std::string>> overrides;  // flag, value, applied in order
+};
+
+int usage_error(const std::string& msg) {
+  std::cerr << "schemagate: " << msg << "\n\nRun 'schemagate --help' for usage.\n";
+  return 2;
+}
+
+/// Applies one command-line override; returns an error message or "".
+std::string apply_override(config::Config& c, const std::string& flag, const std::string& value) {
+  if (flag == "--listen" || flag == "--upstream") {
+    const auto ep = config::parse_endpoint(value);
+    if (!ep) return flag + ": expected HOST:PORT with a port from 1 to 65535, got '" + value + "'";
+    if (flag == "--listen") {
+      c.listen.address = ep->host;
+      c.listen.port = ep->port;
+    } else {
+      c.upstream.host = ep->host;
+      c.upstream.port = ep->port;
+    }
+    return "";
+  }
+  if (flag == "--policy") {
+    c.policy.file = value;
+    return "";
+  }
+  if (flag == "--mode") {
+    if (value == "observe") c.policy.mode = config::PolicyMode::observe;
+    else if (value == "enforce") c.policy.mode = config::PolicyMode::enforce;
+    else return "--mode: expected observe or enforce, got '" + value + "'";
+    return "";
+  }
+  if (flag == "--workers") {
+    try {
+      const auto n = std::stoul(value);
+      if (n > 256) throw std::out_of_range("workers");
+      c.workers = static_cast<unsigned>(n);
+    } catch (const std::exception&) {
+      return "--workers: expected an integer from 0 to 256, got '" + value + "'";
+    }
+    return "";
+  }
+  if (flag == "--log-level") {
+    for (auto l : {"trace", "debug", "info", "warn", "error", "critical", "off"})
+      if (value == l) {
+        c.log.level = value;
+        return "";
+      }
+    return "--log-level: expected trace|debug|info|warn|error|critical|off, got '" + value + "'";
+  }
+  return "unknown option " + flag;
+}
+
+void setup_logging(const config::Logging& log) {
+  auto logger = spdlog::stderr_color_mt("schemagate");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(spdlog::level::from_str(log.level));
+  spdlog::set_default_logger(logger);
+}
+
+int serve(const std::vector<std::string>& args) {
+  ServeFlags flags;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (a.rfind("--", 0) != 0) return usage_error("unexpected argument '" + a + "'");
+    std::string flag = a, value;
+    if (const auto eq = a.find('='); eq != std::string::npos) {
+      flag = a.substr(0, eq);
+      value = a.substr(eq + 1);
+    } else {
+      if (i + 1 >= args.size()) return usage_error(a + " needs a value");
+      value = args[++i];
+    }
+    if (flag == "--config") flags.config_file = value;
+    else flags.overrides.emplace_back(flag, value);
+  }
+  config::LoadResult loaded;
+  if (!flags.config_file.empty()) {
+    loaded = config::load_config_file(flags.config_file);
+    if (!loaded.ok()) {
+      std::cerr << loaded.error_text(flags.config_file);
+      return 2;
+    }
+  }
+  auto cfg = std::make_shared<config::Config>(loaded.config);
+  for (const auto& [flag, value] : flags.overrides)
+    if (auto err = apply_override(*cfg, flag, value); !err.empty()) return usage_error(err);
+  std::vector<config::ConfigError> errors;
+  config::validate(*cfg, errors);
+  if (!errors.empty()) {
+    for (const auto& e : errors) std::cerr << "schemagate: " << e.to_string() << "\n";
+    return 2;
+  }
+  setup_logging(cfg->log);
+  auto interceptor = std::make_shared<ForwardAll>();
+  Server server(cfg, interceptor);
+  std::string error;
+  if (!server.start(error)) {
+    spdlog::critical("{}", error);
+    return 1;
+  }
+  spdlog::info("schemagate {} listening on {}:{}, upstream {}:{} (tls {}), policy mode {}", SG_VERSION,
+               cfg->listen.address, server.port(), cfg->upstream.host, cfg->upstream.port,
+               config::to_string(cfg->upstream.tls.mode),
+               cfg->policy.mode == config::PolicyMode::observe ? "observe" : "enforce");
+  server.run();
+  spdlog::info("schemagate stopped");
+  return 0;
+}
+
+int config_check(const std::vector<std::string>& args) {
+  if (args.size() != 1) return usage_error("usage: schemagate config check FILE");
+  const auto loaded = config::load_config_file(args[0]);
+  if (!loaded.ok()) {
+    std::cerr << loaded.error_text(args[0]);
+    return 2;
+  }
+  std::cout << args[0] << ": OK\n";
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string cmd = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "schemagate " << SG_VERSION << "\n";
+    return 0;
+  }
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (cmd == "serve") return serve(rest);
+  if (cmd == "config") {
+    if (rest.empty() || rest[0] != "check") return usage_error("usage: schemagate config check FILE");
+    return config_check({rest.begin() + 1, rest.end()});
+  }
+  return usage_error("unknown command '" + cmd + "'");
+}
+
+}  // namespace schemagate::proxy

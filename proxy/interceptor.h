@@ -1,0 +1,54 @@
+#pragma once
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "protocol/backend.h"
+#include "proxy/client_request.h"
+#include "proxy/session_state.h"
+
+namespace schemagate::policy {
+struct Plan;
+}
+
+namespace schemagate::proxy {
+
+/// Send the request to the server unchanged.
+struct Forward {};
+/// Answer the client ourselves; the server never sees the request. `messages` are complete
+/// backend messages (ErrorResponse, NoticeResponse, ...); the session adds the ReadyForQuery
+/// (or skips to the client's Sync after a Flush) so the client stays in sync.
+struct Respond {
+  std::vector<std::byte> messages;
+};
+/// Execute a phased plan instead of the request.
+struct RunPlan {
+  std::shared_ptr<const policy::Plan> plan;
+};
+/// Park the request until an approver decides.
+struct Hold {
+  std::string approval_key;
+  std::string summary;
+};
+using Verdict = std::variant<Forward, Respond, RunPlan, Hold>;
+
+/// The seam where statement policy plugs into the proxy: called once per complete client
+/// request that carries SQL (Query or Parse). Implementations are shared by all sessions
+/// and called concurrently from several threads: `on_request` must be thread-safe.
+class Interceptor {
+ public:
+  virtual ~Interceptor() = default;
+  virtual Verdict on_request(const RequestView& request, const SessionState& session) const = 0;
+};
+
+/// Today's production interceptor: everything passes.
+class ForwardAll final : public Interceptor {
+ public:
+  Verdict on_request(const RequestView&, const SessionState&) const override { return Forward{}; }
+};
+
+/// Builds a Respond carrying one ErrorResponse (severity ERROR).
+Respond respond_error(std::string sqlstate, std::string message, std::string detail = {}, std::string hint = {});
+
+}  // namespace schemagate::proxy

@@ -1,0 +1,17 @@
+#pragma once
+// The one place that includes Asio and OpenSSL's Asio layer (also the precompiled header).
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility> (GCC 12 trips on it).
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+namespace schemagate::proxy {
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+using boost::system::error_code;
+template <class T = void>
+using awaitable = boost::asio::awaitable<T>;
+inline constexpr auto use_awaitable = boost::asio::use_awaitable;
+}  // namespace schemagate::proxy

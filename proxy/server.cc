@@ -1,0 +1,176 @@
+#include "proxy/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/session.h"
+
+namespace schemagate::proxy {
+
+namespace {
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const Interceptor> interceptor)
+    : acceptor_(ioc_), signals_(ioc_), sweeper_(ioc_) {
+  ctx_ = std::make_shared<SessionContext>();
+  ctx_->config = std::move(config);
+  ctx_->tls = std::make_shared<TlsContexts>();
+  ctx_->cancels = std::make_shared<CancelMap>();
+  ctx_->interceptor = std::move(interceptor);
+  ctx_->stats = std::make_shared<ProxyStats>();
+}
+
+Server::~Server() = default;
+
+bool Server::start(std::string& error) {
+  const auto& cfg = *ctx_->config;
+  if (!make_tls_contexts(cfg, *ctx_->tls, error)) return false;
+  error_code ec;
+  const auto address = net::ip::make_address(cfg.listen.address, ec);
+  if (ec) {
+    error = "listen.address: '" + cfg.listen.address + "' is not an IP address";
+    return false;
+  }
+  const tcp::endpoint ep(address, cfg.listen.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    error = "cannot listen on " + cfg.listen.address + ":" + std::to_string(cfg.listen.port) + ": " + ec.message();
+    return false;
+  }
+  port_ = acceptor_.local_endpoint().port();
+  net::co_spawn(ioc_, accept_loop(), net::detached);
+  net::co_spawn(ioc_, sweep_loop(), net::detached);
+  return true;
+}
+
+void Server::run(bool handle_signals) {
+  if (handle_signals) {
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.async_wait([this](error_code ec, int sig) {
+      if (ec) return;
+      spdlog::info("received signal {}: shutting down", sig);
+      begin_drain();
+    });
+  }
+  const auto& cfg = *ctx_->config;
+  unsigned threads = cfg.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : cfg.workers;
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : pool) t.join();
+}
+
+void Server::shutdown() {
+  net::post(ioc_, [this] { begin_drain(); });
+}
+
+void Server::begin_drain() {
+  if (stopping_) return;
+  stopping_ = true;
+  error_code ec;
+  acceptor_.close(ec);
+  signals_.cancel(ec);
+  drain_deadline_ms_ = now_ms() + ctx_->config->limits.shutdown_grace_ms;
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, weak] : sessions_)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  spdlog::info("draining {} session(s), grace {} ms", live.size(), ctx_->config->limits.shutdown_grace_ms);
+  for (auto& s : live) net::post(s->executor(), [s] { s->drain(); });
+  sweeper_.cancel();  // let the sweep loop notice promptly
+}
+
+void Server::forget(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(id);
+}
+
+awaitable<void> Server::accept_loop() {
+  for (;;) {
+    auto strand = net::make_strand(ioc_);
+    error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(strand, net::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (stopping_ || ec == net::error::operation_aborted) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      // Out of file descriptors and the like: back off instead of spinning.
+      net::steady_timer pause(ioc_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    std::uint64_t id;
+    auto session = [&] {
+      std::lock_guard lock(mu_);
+      id = next_id_++;
+      auto s = std::make_shared<Session>(std::move(socket), ctx_, id);
+      sessions_.emplace(id, s);
+      return s;
+    }();
+    // The function object (and so the shared_ptr) lives in the coroutine frame until run() ends.
+    net::co_spawn(strand, [session]() { return session->run(); }, [this, id](std::exception_ptr e) {
+      forget(id);
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("[{}] session ended with an error: {}", id, ex.what());
+      }
+    });
+  }
+}
+
+awaitable<void> Server::sweep_loop() {
+  // Timeouts are checked here once a second instead of arming a timer per read: the
+  // forwarding path stays free of timer bookkeeping.
+  const auto& limits = ctx_->config->limits;
+  for (;;) {
+    error_code ec;
+    sweeper_.expires_after(std::chrono::seconds(1));
+    co_await sweeper_.async_wait(net::redirect_error(use_awaitable, ec));
+    const auto now = now_ms();
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, weak] : sessions_)
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+    if (stopping_) {
+      if (live.empty()) {
+        ioc_.stop();
+        co_return;
+      }
+      if (now >= drain_deadline_ms_ + 2000) {  // the closes below had their chance
+        ioc_.stop();
+        co_return;
+      }
+      if (now >= drain_deadline_ms_) {
+        spdlog::warn("shutdown grace period over: closing {} session(s)", live.size());
+        for (auto& s : live)
+          net::post(s->executor(), [s] { s->abort("57P01", "terminating connection due to administrator command"); });
+      }
+      continue;
+    }
+    for (auto& s : live) {
+      const auto idle = now - s->last_activity_ms();
+      const auto phase = s->phase();
+      if (phase != Phase::ready && phase != Phase::closing && idle > limits.startup_timeout_ms) {
+        net::post(s->executor(), [s] { s->abort("08006", "schemagate: startup and authentication timed out"); });
+      } else if (phase == Phase::ready && limits.client_idle_timeout_ms > 0 && idle > limits.client_idle_timeout_ms) {
+        net::post(s->executor(), [s] {
+          s->abort_if_idle("57P05", "terminating connection due to idle timeout (limits.client_idle_timeout_ms)");
+        });
+      }
+    }
+  }
+}
+
+}  // namespace schemagate::proxy

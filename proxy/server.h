@@ -1,0 +1,57 @@
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "config/model.h"
+#include "proxy/net.h"
+#include "proxy/session_context.h"
+
+namespace schemagate::proxy {
+
+class Session;
+
+/// Owns the io_context, the worker threads, the listener and the set of live sessions.
+///   start() binds and begins accepting; run() blocks until shutdown has finished.
+///   SIGTERM/SIGINT: stop accepting, drain sessions (each closes once no statement is in
+///   flight), and after limits.shutdown_grace_ms close whatever is left.
+class Server {
+ public:
+  Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const Interceptor> interceptor);
+  ~Server();
+
+  /// Binds the listening socket; false (with a message) if that or the TLS setup fails.
+  bool start(std::string& error);
+  /// Runs the worker threads until shutdown completes. Installs signal handlers when asked.
+  void run(bool handle_signals = true);
+  /// Begins a graceful shutdown (thread-safe).
+  void shutdown();
+  /// The port actually bound (useful with port 0 in tests).
+  std::uint16_t port() const { return port_; }
+  const ProxyStats& stats() const { return *ctx_->stats; }
+
+ private:
+  awaitable<void> accept_loop();
+  awaitable<void> sweep_loop();
+  void begin_drain();
+  void forget(std::uint64_t id);
+
+  net::io_context ioc_;
+  std::shared_ptr<SessionContext> ctx_;
+  tcp::acceptor acceptor_;
+  net::signal_set signals_;
+  net::steady_timer sweeper_;
+  std::uint16_t port_ = 0;
+  bool stopping_ = false;  // on ioc_ threads only after start
+  std::int64_t drain_deadline_ms_ = 0;
+
+  std::mutex mu_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+  std::uint64_t next_id_ = 1;
+};
+
+}  // namespace schemagate::proxy

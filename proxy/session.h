@@ -1,0 +1,105 @@
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/circular_buffer.hpp>
+
+#include "protocol/frame_decoder.h"
+#include "proxy/client_request.h"
+#include "proxy/interceptor.h"
+#include "proxy/io_buffer.h"
+#include "proxy/net.h"
+#include "proxy/session_context.h"
+#include "proxy/session_state.h"
+#include "proxy/stream.h"
+
+namespace schemagate::proxy {
+
+/// One client connection and its server connection.
+///
+/// run() walks the startup states (see session_state.h), then two coroutines share the
+/// session's strand: client_pump (client → server, request by request, through the
+/// interceptor) and server_pump (server → client, forwarding byte ranges and tracking
+/// ReadyForQuery, ParameterStatus and COPY state). Errors end this session only.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket client, std::shared_ptr<SessionContext> ctx, std::uint64_t id);
+  ~Session();
+
+  awaitable<void> run();
+
+  /// Graceful shutdown: close as soon as no statement is in flight. Call on the strand.
+  void drain();
+  /// Immediate close (timeouts, hard shutdown). Call on the strand.
+  void abort(const char* sqlstate, const char* message);
+  /// abort() only when no statement is in flight and no transaction is open (idle timeout).
+  void abort_if_idle(const char* sqlstate, const char* message);
+
+  std::uint64_t id() const { return state_.id; }
+  net::any_io_executor executor() { return client_.socket().get_executor(); }
+  /// Milliseconds since the epoch of the steady clock at the last client activity.
+  std::int64_t last_activity_ms() const { return last_activity_ms_.load(std::memory_order_relaxed); }
+  Phase phase() const { return phase_.load(std::memory_order_relaxed); }
+
+ private:
+  // startup
+  awaitable<bool> negotiate_startup();
+  awaitable<bool> connect_upstream();
+  awaitable<bool> negotiate_upstream_tls();
+  awaitable<bool> relay_authentication();
+  awaitable<bool> handle_cancel_request(std::uint32_t pid, std::uint32_t secret);
+  awaitable<bool> read_client_frame(protocol::Frame& out);
+  awaitable<bool> read_server_frame(protocol::Frame& out, std::size_t& consumed);
+
+  // ready
+  awaitable<void> client_pump();
+  awaitable<void> server_pump();
+  awaitable<bool> process_client_bytes();
+  awaitable<bool> process_server_bytes();
+  awaitable<bool> handle_request(std::size_t request_begin);
+  awaitable<bool> respond(Respond&& r, char terminator);
+  awaitable<void> wait_for_server_idle();
+  void on_ready_for_query(char status);
+
+  // output
+  awaitable<bool> write_client(std::span<const std::byte> bytes);
+  awaitable<bool> write_server(std::span<const std::byte> bytes);
+  awaitable<void> send_fatal(const char* sqlstate, const std::string& message);
+  void notify();
+  void touch();
+  void close_streams();
+  bool idle_for_drain() const;
+
+  std::shared_ptr<SessionContext> ctx_;
+  SessionState state_;
+  std::atomic<Phase> phase_{Phase::startup};
+  std::atomic<std::int64_t> last_activity_ms_{0};
+
+  Stream client_;
+  Stream server_;
+  IoBuffer cbuf_;
+  IoBuffer sbuf_;
+  protocol::FrameDecoder cdec_;
+  protocol::FrameDecoder sdec_;
+  std::vector<std::byte> startup_packet_;
+  std::vector<std::byte> scratch_;  // messages the proxy writes itself (rare paths)
+  std::uint32_t proxy_pid_ = 0;     // key handed to the client, 0 until BackendKeyData
+
+  ClientRequest request_;
+  // ReadyForQuery bookkeeping: each forwarded Query/Sync/FunctionCall expects one 'Z'.
+  boost::circular_buffer<char> expected_z_;
+  bool server_copy_in_ = false;    // server sent CopyInResponse/CopyBothResponse
+  bool discard_until_sync_ = false;  // after answering a Flush-terminated request ourselves
+  bool swallow_until_z_ = false;     // the server is answering a statement the proxy injected
+  bool client_writing_ = false;      // a write to the client is in progress
+  bool draining_ = false;
+  bool closed_ = false;
+  net::steady_timer event_;  // wakes the client pump when server-side state changes
+  std::vector<std::byte> side_out_;  // server frames forwarded out of order with the buffer (rare)
+};
+
+}  // namespace schemagate::proxy

@@ -1,0 +1,34 @@
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "config/model.h"
+#include "proxy/cancel_map.h"
+#include "proxy/interceptor.h"
+#include "proxy/tls_contexts.h"
+
+namespace schemagate::proxy {
+
+/// Counters shared by all sessions (read by logs and, later, /metrics).
+struct ProxyStats {
+  std::atomic<std::uint64_t> sessions_total{0};
+  std::atomic<std::int64_t> sessions_active{0};
+  std::atomic<std::uint64_t> sessions_refused{0};
+  std::atomic<std::uint64_t> protocol_errors{0};
+  std::atomic<std::uint64_t> upstream_errors{0};
+  std::atomic<std::uint64_t> cancels_forwarded{0};
+  std::atomic<std::uint64_t> requests_intercepted{0};
+};
+
+/// Everything a session needs from its server: an immutable config snapshot plus the
+/// shared services. Built once per server (and per reload), shared by pointer.
+struct SessionContext {
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<TlsContexts> tls;
+  std::shared_ptr<CancelMap> cancels;
+  std::shared_ptr<const Interceptor> interceptor;
+  std::shared_ptr<ProxyStats> stats;
+};
+
+}  // namespace schemagate::proxy

@@ -1,0 +1,40 @@
+#include "proxy/stream.h"
+
+namespace schemagate::proxy {
+
+awaitable<error_code> Stream::upgrade_as_server(ssl::context& ctx) {
+  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
+  error_code ec;
+  co_await tls_->async_handshake(ssl::stream_base::server, net::redirect_error(use_awaitable, ec));
+  co_return ec;
+}
+
+awaitable<error_code> Stream::upgrade_as_client(ssl::context& ctx, bool verify_peer, const std::string& verify_name,
+                                                const std::string& sni) {
+  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
+  error_code ec;
+  tls_->set_verify_mode(verify_peer ? ssl::verify_peer : ssl::verify_none, ec);
+  if (!ec && !verify_name.empty()) tls_->set_verify_callback(ssl::host_name_verification(verify_name), ec);
+  if (!ec && !sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+  if (ec) co_return ec;
+  co_await tls_->async_handshake(ssl::stream_base::client, net::redirect_error(use_awaitable, ec));
+  co_return ec;
+}
+
+awaitable<std::size_t> Stream::read_some(net::mutable_buffer b, error_code& ec) {
+  if (tls_) co_return co_await tls_->async_read_some(b, net::redirect_error(use_awaitable, ec));
+  co_return co_await socket_.async_read_some(b, net::redirect_error(use_awaitable, ec));
+}
+
+awaitable<void> Stream::write_all(net::const_buffer b, error_code& ec) {
+  if (tls_) co_await net::async_write(*tls_, b, net::redirect_error(use_awaitable, ec));
+  else co_await net::async_write(socket_, b, net::redirect_error(use_awaitable, ec));
+}
+
+void Stream::close() {
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+}  // namespace schemagate::proxy

@@ -1,0 +1,36 @@
+#pragma once
+#include <memory>
+#include <string>
+
+#include "proxy/net.h"
+
+namespace schemagate::proxy {
+
+/// One connection, plain or TLS over the same TCP socket (PgBouncer's raw/TLS ops).
+/// Starts plain; `upgrade_*` switches to TLS after an SSLRequest was answered 'S'.
+class Stream {
+ public:
+  explicit Stream(tcp::socket socket) : socket_(std::move(socket)) {}
+
+  tcp::socket& socket() { return socket_; }
+  bool is_tls() const { return tls_ != nullptr; }
+  SSL* native_ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+
+  /// Server side of a handshake (we are the server towards a client).
+  awaitable<error_code> upgrade_as_server(ssl::context& ctx);
+  /// Client side of a handshake towards the database; `verify_name` non-empty checks the host name.
+  awaitable<error_code> upgrade_as_client(ssl::context& ctx, bool verify_peer, const std::string& verify_name,
+                                          const std::string& sni);
+
+  awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec);
+  awaitable<void> write_all(net::const_buffer b, error_code& ec);
+
+  /// Closes the socket (wakes any pending read or write with an error).
+  void close();
+
+ private:
+  tcp::socket socket_;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
+};
+
+}  // namespace schemagate::proxy
