@@ -25,17 +25,22 @@ void ErrorSink::add(std::string key, int line, std::string message) {
   errors_.push_back(ConfigError{std::move(key), line, std::move(message)});
 }
 
+namespace {
+// yaml-cpp nodes are references, and a missing key yields a "zombie" node on which most
+// operations throw: sections always hold a real node, an empty map when the key is absent.
+YAML::Node mapping_or_empty(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return YAML::Node(YAML::NodeType::Map);
+  return n;
+}
+}  // namespace
+
 Section::Section(const YAML::Node& node, std::string path, ErrorSink& errors,
                  std::initializer_list<std::string_view> allowed_keys)
-    : node_(node), path_(std::move(path)), errors_(errors) {
-  if (!node_.IsDefined() || node_.IsNull()) {
-    node_ = YAML::Node(YAML::NodeType::Map);
-    return;
-  }
+    : node_(mapping_or_empty(node)), path_(std::move(path)), errors_(errors) {
   if (!node_.IsMap()) {
     errors_.add(path_, node_, "expected a mapping of keys to values");
     valid_ = false;
-    node_ = YAML::Node(YAML::NodeType::Map);
+    node_.reset(YAML::Node(YAML::NodeType::Map));
     return;
   }
   for (const auto& kv : node_) {
@@ -55,7 +60,8 @@ bool Section::has(std::string_view key) const {
 
 YAML::Node Section::node(std::string_view key) const {
   const YAML::Node& n = node_;
-  return n[std::string(key)];
+  if (const auto v = n[std::string(key)]) return v;
+  return YAML::Node();
 }
 
 std::string Section::key_path(std::string_view key) const {

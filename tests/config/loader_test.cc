@@ -1,0 +1,104 @@
+#include "config/loader.h"
+
+#include <gtest/gtest.h>
+
+namespace schemagate::config {
+namespace {
+
+TEST(LoadConfig, EmptyDocumentGivesDefaults) {
+  const auto r = load_config_text("");
+  ASSERT_TRUE(r.ok()) << r.error_text("t");
+  EXPECT_EQ(r.config.listen.port, 6432);
+  EXPECT_EQ(r.config.upstream.port, 5432);
+  EXPECT_EQ(r.config.upstream.tls.mode, UpstreamTlsMode::prefer);
+}
+
+TEST(LoadConfig, ReadsEveryProxySection) {
+  const auto r = load_config_text(R"(
+listen:
+  address: 0.0.0.0
+  port: 7000
+upstream:
+  host: db.internal
+  port: 5433
+  connect_timeout_ms: 2500
+  tls:
+    mode: verify-full
+    ca_file: /etc/ca.pem
+limits:
+  max_client_connections: 50
+  startup_timeout_ms: 2000
+workers: 2
+log:
+  level: debug
+)");
+  ASSERT_TRUE(r.ok()) << r.error_text("t");
+  EXPECT_EQ(r.config.listen.address, "0.0.0.0");
+  EXPECT_EQ(r.config.listen.port, 7000);
+  EXPECT_EQ(r.config.upstream.host, "db.internal");
+  EXPECT_EQ(r.config.upstream.port, 5433);
+  EXPECT_EQ(r.config.upstream.connect_timeout_ms, 2500u);
+  EXPECT_EQ(r.config.upstream.tls.mode, UpstreamTlsMode::verify_full);
+  EXPECT_EQ(r.config.upstream.tls.ca_file, "/etc/ca.pem");
+  EXPECT_EQ(r.config.limits.max_client_connections, 50u);
+  EXPECT_EQ(r.config.limits.startup_timeout_ms, 2000u);
+  EXPECT_EQ(r.config.workers, 2u);
+  EXPECT_EQ(r.config.log.level, "debug");
+}
+
+// The operator must be told which key on which line is wrong.
+TEST(LoadConfig, UnknownKeyIsNamedWithItsLine) {
+  const auto r = load_config_text("listen:\n  port: 6432\n  adress: 0.0.0.0\n");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].key, "listen.adress");
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_NE(r.errors[0].to_string().find("unknown key"), std::string::npos);
+}
+
+TEST(LoadConfig, BadValuesAreNamedWithTheirLines) {
+  const auto r = load_config_text("upstream:\n  port: 99999\n  tls:\n    mode: sometimes\nworkers: many\n");
+  ASSERT_EQ(r.errors.size(), 3u) << r.error_text("t");
+  EXPECT_EQ(r.errors[0].to_string(), "upstream.port (line 2): expected an integer from 1 to 65535, got '99999'");
+  EXPECT_EQ(r.errors[1].key, "upstream.tls.mode");
+  EXPECT_EQ(r.errors[1].line, 4);
+  EXPECT_NE(r.errors[1].message.find("verify-full"), std::string::npos);
+  EXPECT_EQ(r.errors[2].key, "workers");
+  EXPECT_EQ(r.errors[2].line, 5);
+}
+
+TEST(LoadConfig, SectionMustBeAMapping) {
+  const auto r = load_config_text("listen: 6432\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors[0].key, "listen");
+  EXPECT_EQ(r.errors[0].line, 1);
+}
+
+TEST(LoadConfig, InvalidYamlReportsItsLine) {
+  const auto r = load_config_text("listen:\n  port: [6432\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_GT(r.errors[0].line, 0);
+  EXPECT_NE(r.errors[0].message.find("invalid YAML"), std::string::npos);
+}
+
+TEST(LoadConfig, TlsKeyWithoutCertificateIsRefused) {
+  const auto r = load_config_text("listen:\n  tls:\n    key_file: /k.pem\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors[0].key, "listen.tls");
+  const auto r2 = load_config_text("listen:\n  tls:\n    require: true\n");
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.errors[0].key, "listen.tls.require");
+}
+
+TEST(LoadConfig, UnreadableFileIsOneError) {
+  const auto r = load_config_file("/nonexistent/schemagate.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.error_text("/nonexistent/schemagate.yaml").find("cannot read"), std::string::npos);
+}
+
+TEST(LoadConfig, ExampleConfigIsValid) {
+  const auto r = load_config_file(SG_SOURCE_DIR "/deploy/schemagate.example.yaml");
+  EXPECT_TRUE(r.ok()) << r.error_text("deploy/schemagate.example.yaml");
+}
+
+}  // namespace
+}  // namespace schemagate::config
