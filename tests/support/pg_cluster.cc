@@ -1,0 +1,147 @@
+#include "tests/support/pg_cluster.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace schemagate::testing {
+namespace {
+
+const std::string kBin = SG_PG_BINDIR;
+
+bool exists(const std::string& p) {
+  struct stat st{};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+/// initdb takes seconds; every test process copies one template instead. The template is
+/// built once per machine, under an exclusive lock so that parallel ctest jobs wait for it.
+std::string template_data_dir() {
+  const std::string root = "/tmp/schemagate-it-pg15-template-" + std::to_string(::geteuid()) + "-v1";
+  const std::string lock_path = root + ".lock";
+  const int lock = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (lock < 0) throw std::runtime_error("cannot open " + lock_path);
+  ::flock(lock, LOCK_EX);
+  const std::string marker = root + "/complete";
+  if (!exists(marker)) {
+    run_command({"rm", "-rf", root});
+    ::mkdir(root.c_str(), 0755);
+    chown_to_postgres(root);
+    const auto r = run_command(as_postgres({kBin + "/initdb", "-D", root + "/data", "-U", "postgres", "--auth=trust",
+                                            "--encoding=UTF8", "--locale=C", "--no-sync"}));
+    if (r.exit_code != 0) {
+      ::close(lock);
+      throw std::runtime_error("initdb failed:\n" + r.output);
+    }
+    write_file(marker, "ok\n");
+  }
+  ::close(lock);  // releases the lock
+  return root + "/data";
+}
+
+}  // namespace
+
+std::unique_ptr<PgCluster> PgCluster::start(PgClusterOptions options) {
+  std::unique_ptr<PgCluster> c(new PgCluster());
+  chown_to_postgres(c->dir());
+  const auto cp = run_command({"cp", "-a", template_data_dir(), c->data_dir()});
+  if (cp.exit_code != 0) throw std::runtime_error("copying the template cluster failed:\n" + cp.output);
+  c->port_ = free_port();
+  std::vector<std::string> conf = {
+      "",
+      "# schemagate integration test cluster",
+      "listen_addresses = '127.0.0.1'",
+      "port = " + std::to_string(c->port_),
+      "unix_socket_directories = '" + c->dir() + "'",
+      "max_connections = " + std::to_string(options.max_connections),
+      "fsync = off",
+      "synchronous_commit = off",
+      "full_page_writes = off",
+      "log_line_prefix = '%m [%p] %q%a '",
+  };
+  conf.insert(conf.end(), options.conf.begin(), options.conf.end());
+  c->append_conf(conf);
+  c->set_hba(options.hba.empty() ? std::vector<std::string>{"local all all trust", "host all all 127.0.0.1/32 trust"}
+                                 : options.hba);
+  c->start_server();
+  return c;
+}
+
+PgCluster::~PgCluster() {
+  try {
+    if (running_) stop_server();
+  } catch (...) {
+  }
+  // Last resort: a postmaster still alive would keep files open in a removed dir.
+  const std::string pidfile = data_dir() + "/postmaster.pid";
+  if (exists(pidfile)) {
+    const std::string text = read_file(pidfile);
+    const long pid = std::strtol(text.c_str(), nullptr, 10);
+    if (pid > 0) ::kill(static_cast<pid_t>(pid), SIGQUIT);
+  }
+}
+
+std::string PgCluster::conninfo(const std::string& extra) const {
+  std::string s = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=postgres sslmode=disable";
+  if (!extra.empty()) s += " " + extra;
+  return s;
+}
+
+std::string PgCluster::install_file(const std::string& src, const std::string& name) const {
+  const std::string dst = dir() + "/" + name;
+  write_file(dst, read_file(src));
+  ::chmod(dst.c_str(), 0600);
+  chown_to_postgres(dst);
+  return dst;
+}
+
+void PgCluster::set_hba(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& l : lines) text += l + "\n";
+  const std::string path = data_dir() + "/pg_hba.conf";
+  write_file(path, text);
+  chown_to_postgres(path);
+}
+
+void PgCluster::append_conf(const std::vector<std::string>& lines) {
+  const std::string path = data_dir() + "/postgresql.conf";
+  std::string text = read_file(path);
+  for (const auto& l : lines) text += l + "\n";
+  write_file(path, text);
+  chown_to_postgres(path);
+}
+
+void PgCluster::ctl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{kBin + "/pg_ctl", "-D", data_dir()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const auto r = run_command(as_postgres(argv));
+  if (r.exit_code != 0)
+    throw std::runtime_error("pg_ctl " + args.back() + " failed:\n" + r.output + "\n--- server log ---\n" +
+                             server_log());
+}
+
+void PgCluster::reload() { ctl({"reload"}); }
+
+void PgCluster::start_server() {
+  ctl({"-l", dir() + "/server.log", "-w", "-t", "60", "start"});
+  running_ = true;
+}
+
+void PgCluster::stop_server() {
+  running_ = false;
+  ctl({"-m", "fast", "-w", "-t", "60", "stop"});
+}
+
+void PgCluster::restart() {
+  stop_server();
+  start_server();
+}
+
+std::string PgCluster::server_log() const { return read_file(dir() + "/server.log"); }
+
+}  // namespace schemagate::testing

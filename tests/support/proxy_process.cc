@@ -1,0 +1,99 @@
+#include "tests/support/proxy_process.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+namespace schemagate::testing {
+
+std::unique_ptr<ProxyProcess> ProxyProcess::start(ProxyOptions options) {
+  std::unique_ptr<ProxyProcess> p(new ProxyProcess());
+  p->port_ = free_port();
+  std::vector<std::string> argv{SG_PROXY_BINARY, "serve"};
+  if (!options.config_yaml.empty()) {
+    const std::string path = p->dir() + "/schemagate.yaml";
+    write_file(path, options.config_yaml);
+    argv.insert(argv.end(), {"--config", path});
+  }
+  argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(p->port_), "--upstream",
+                           options.upstream_host + ":" + std::to_string(options.upstream_port)});
+  argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+
+  const std::string log_path = p->dir() + "/proxy.log";
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+    ::execv(args[0], args.data());
+    _exit(127);
+  }
+  p->pid_ = pid;
+  if (!options.wait_ready) return p;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (p->log().find("listening on") != std::string::npos) return p;
+    if (!p->alive()) throw std::runtime_error("schemagate exited with " + std::to_string(p->exit_code_) + ":\n" + p->log());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("schemagate did not start listening within 20 s:\n" + p->log());
+}
+
+ProxyProcess::~ProxyProcess() {
+  if (pid_ > 0 && exit_code_ < 0) terminate(std::chrono::seconds(10));
+  if (::testing::Test::HasFailure()) std::cerr << "---- schemagate log (" << dir() << ") ----\n" << log() << "----\n";
+}
+
+std::string ProxyProcess::conninfo(const std::string& extra) const {
+  std::string s = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=postgres";
+  if (extra.find("sslmode") == std::string::npos) s += " sslmode=disable";
+  if (!extra.empty()) s += " " + extra;
+  return s;
+}
+
+std::string ProxyProcess::log() const { return read_file(dir() + "/proxy.log"); }
+
+bool ProxyProcess::alive() {
+  if (exit_code_ >= 0) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return true;
+}
+
+int ProxyProcess::wait_exit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (alive()) {
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return exit_code_;
+}
+
+int ProxyProcess::terminate(std::chrono::milliseconds timeout) {
+  if (!alive()) return exit_code_;
+  ::kill(pid_, SIGTERM);
+  const int code = wait_exit(timeout);
+  if (code >= 0) return code;
+  ::kill(pid_, SIGKILL);
+  wait_exit(std::chrono::seconds(10));
+  return -1;
+}
+
+}  // namespace schemagate::testing
