@@ -1,0 +1,75 @@
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/policy_model.h"
+#include "config/policy_section.h"
+#include "config/yaml_section.h"
+#include "policy/decision.h"
+#include "policy/facts.h"
+#include "policy/planner.h"
+#include "policy/sql_parser.h"
+
+namespace schemagate::policy {
+
+/// Who sends the statement and in what session state (from the startup packet and 'Z'/'S' messages).
+struct SessionInfo {
+  std::string user;
+  std::string database;
+  std::string application_name;
+  std::string client_addr;
+  char tx_status = 'I';             // ReadyForQuery: 'I' idle, 'T' in a block, 'E' failed block
+  int server_version_num = 0;       // 0: ask CatalogFacts, else assume 15
+  bool lock_timeout_set = false;    // the session already has a non-zero lock_timeout
+  std::vector<std::string> roles;   // roles the user is known to hold (optional; for `role:` scopes)
+};
+
+/// Decides, per statement, what the policy does. Immutable after construction: evaluate() is
+/// const, pure (no I/O, no clock) and safe to call from many threads at once.
+class PolicyEngine {
+ public:
+  /// Builds an engine; the policy should have passed validate_policy(). `planner` defaults to DefaultPlanner.
+  explicit PolicyEngine(config::Policy policy, std::unique_ptr<const Planner> planner = nullptr,
+                        std::size_t parse_cache_entries = 1024);
+  PolicyEngine(PolicyEngine&&) noexcept = default;
+  PolicyEngine& operator=(PolicyEngine&&) noexcept = default;
+
+  /// Judges the SQL of one client message (Query body or Parse statement). Statements of a
+  /// multi-statement message share one implicit transaction, as in PostgreSQL.
+  BatchDecision evaluate(std::string_view sql, const SessionInfo& session, const CatalogFacts* facts) const;
+
+  /// Judges a migration script run statement by statement (psql -f semantics: no implicit
+  /// transaction, explicit BEGIN/COMMIT tracked). Always parses (no fast path), so syntax errors surface.
+  BatchDecision evaluate_script(std::string_view sql, const SessionInfo& session, const CatalogFacts* facts) const;
+
+  /// Tables whose facts evaluate() may ask for, so a live CatalogFacts can prefetch them first.
+  std::vector<QualifiedName> referenced_tables(std::string_view sql) const;
+
+  /// The policy in force.
+  const config::Policy& policy() const { return policy_; }
+  /// Parse cache statistics.
+  SqlParser::Stats cache_stats() const { return parser_->stats(); }
+
+ private:
+  BatchDecision run(std::string_view sql, const SessionInfo& session, const CatalogFacts* facts, bool script) const;
+
+  config::Policy policy_;
+  std::unique_ptr<const Planner> planner_;
+  std::unique_ptr<SqlParser> parser_;
+};
+
+/// Checks what config cannot: rule ids in `rules:` and `scopes[i].rules:` exist in the catalogue.
+std::vector<config::ConfigError> validate_policy(const config::Policy& policy);
+
+/// config::load_policy_file plus validate_policy.
+config::PolicyLoadResult load_policy_file(const std::string& path);
+/// config::load_policy_text plus validate_policy.
+config::PolicyLoadResult load_policy_text(const std::string& yaml_text);
+
+/// Glob match with * and ? (case-sensitive), for application_name and table patterns.
+bool glob_match(std::string_view pattern, std::string_view text);
+
+}  // namespace schemagate::policy

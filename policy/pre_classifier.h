@@ -1,0 +1,17 @@
+#pragma once
+#include <string_view>
+
+namespace schemagate::policy {
+
+/// The hot-path filter, called for every Query/Parse message. Returns false only when no statement
+/// in `sql` can be anything but ordinary DML (SELECT without INTO, INSERT, UPDATE, DELETE, MERGE,
+/// VALUES, TABLE, WITH … of those), transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/…) or SHOW.
+/// Anything else, or anything it cannot lex with certainty, returns true (send to the full parser).
+///
+/// The lexer knows PostgreSQL's quoting: '…' with '' escapes, E'…' with backslash escapes, "…"
+/// identifiers, $tag$…$tag$ bodies, -- comments and nested /* */ comments. It assumes
+/// standard_conforming_strings=on (as the full parser does) and returns true for a plain '…' string
+/// containing a backslash, because with the setting off that text could lex differently.
+bool might_change_schema(std::string_view sql);
+
+}  // namespace schemagate::policy

@@ -1,0 +1,212 @@
+#include "policy/sql_parser.h"
+
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+
+#include <vector>
+
+namespace schemagate::policy {
+
+namespace {
+
+// PostgreSQL reports cursor positions in characters, 1-based; we keep byte offsets.
+std::size_t char_pos_to_offset(std::string_view text, int cursorpos) {
+  if (cursorpos <= 1) return 0;
+  int chars = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;  // UTF-8 continuation byte
+    if (++chars == cursorpos) return i;
+  }
+  return text.size();
+}
+
+SyntaxError make_error(std::string_view text, const PgQueryError* e) {
+  SyntaxError err;
+  err.message = e->message ? e->message : "syntax error";
+  err.offset = char_pos_to_offset(text, e->cursorpos);
+  err.pos = position_at(text, err.offset);
+  return err;
+}
+
+// Wraps a borrowed statement node into a one-statement ParseResult and packs it. Only reads `stmt`.
+std::vector<std::uint8_t> pack_single(const PgQuery__Node* stmt) {
+  PgQuery__RawStmt raw = PG_QUERY__RAW_STMT__INIT;
+  raw.stmt = const_cast<PgQuery__Node*>(stmt);  // pack() does not modify; the API is not const-correct
+  PgQuery__RawStmt* raws[1] = {&raw};
+  PgQuery__ParseResult result = PG_QUERY__PARSE_RESULT__INIT;
+  result.version = PG_VERSION_NUM;
+  result.n_stmts = 1;
+  result.stmts = raws;
+  std::vector<std::uint8_t> buf(pg_query__parse_result__get_packed_size(&result));
+  pg_query__parse_result__pack(&result, buf.data());
+  return buf;
+}
+
+}  // namespace
+
+SourcePos position_at(std::string_view text, std::size_t offset) {
+  SourcePos p;
+  if (offset > text.size()) offset = text.size();
+  for (std::size_t i = 0; i < offset; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++p.line;
+      p.column = 1;
+    } else if ((c & 0xC0) != 0x80) {
+      ++p.column;
+    }
+  }
+  return p;
+}
+
+SplitResult split_statements(std::string_view sql) {
+  SplitResult out;
+  const std::string text(sql);  // libpg_query needs a NUL-terminated string
+  PgQuerySplitResult r = pg_query_split_with_parser(text.c_str());
+  if (r.error) {
+    out.error = make_error(text, r.error);
+    pg_query_free_split_result(r);
+    out.used_scanner = true;
+    r = pg_query_split_with_scanner(text.c_str());
+    if (r.error) {  // the scanner failed too (e.g. unterminated quote): one span, the whole text
+      pg_query_free_split_result(r);
+      out.spans.push_back({0, text.size()});
+      return out;
+    }
+  }
+  for (int i = 0; i < r.n_stmts; ++i) {
+    const auto* s = r.stmts[i];
+    std::size_t off = static_cast<std::size_t>(s->stmt_location);
+    std::size_t len = static_cast<std::size_t>(s->stmt_len);
+    if (off > text.size()) off = text.size();
+    if (len == 0 || off + len > text.size()) len = text.size() - off;
+    out.spans.push_back({off, len});
+  }
+  pg_query_free_split_result(r);
+  return out;
+}
+
+std::shared_ptr<const ParsedBatch> ParsedBatch::parse(std::string_view sql, SyntaxError* error) {
+  std::shared_ptr<ParsedBatch> b(new ParsedBatch());
+  b->text_.assign(sql);
+  PgQueryProtobufParseResult r = pg_query_parse_protobuf(b->text_.c_str());
+  if (r.error) {
+    if (error) *error = make_error(b->text_, r.error);
+    pg_query_free_protobuf_parse_result(r);
+    return nullptr;
+  }
+  b->tree_ = pg_query__parse_result__unpack(nullptr, r.parse_tree.len,
+                                            reinterpret_cast<const std::uint8_t*>(r.parse_tree.data));
+  pg_query_free_protobuf_parse_result(r);  // the unpacked tree owns copies of everything it needs
+  if (!b->tree_) {
+    if (error) *error = SyntaxError{"could not decode the parse tree", 0, {}};
+    return nullptr;
+  }
+  return b;
+}
+
+ParsedBatch::~ParsedBatch() {
+  if (tree_) pg_query__parse_result__free_unpacked(tree_, nullptr);
+}
+
+StatementSpan ParsedBatch::span(std::size_t i) const {
+  const auto* raw = tree_->stmts[i];
+  std::size_t off = static_cast<std::size_t>(raw->stmt_location);
+  std::size_t len = static_cast<std::size_t>(raw->stmt_len);
+  if (off > text_.size()) off = text_.size();
+  if (len == 0 || off + len > text_.size()) len = text_.size() - off;
+  return {off, len};
+}
+
+SqlParser::SqlParser(std::size_t capacity, std::size_t max_cached_bytes)
+    : capacity_(capacity), max_cached_bytes_(max_cached_bytes) {}
+
+ParseOutcome SqlParser::parse(std::string_view sql) const {
+  const bool cacheable = capacity_ > 0 && sql.size() <= max_cached_bytes_;
+  if (cacheable) {
+    std::lock_guard lock(mu_);
+    if (auto it = entries_.find(std::string(sql)); it != entries_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
+      ++stats_.hits;
+      return ParseOutcome{it->second.batch, it->second.error, true};
+    }
+    ++stats_.misses;
+  }
+  // Parse outside the lock: libpg_query keeps its memory contexts per thread.
+  ParseOutcome out;
+  SyntaxError err;
+  out.batch = ParsedBatch::parse(sql, &err);
+  if (!out.batch) out.error = err;
+  if (cacheable) {
+    std::lock_guard lock(mu_);
+    std::string key(sql);
+    if (entries_.find(key) == entries_.end()) {
+      lru_.push_front(key);
+      entries_.emplace(std::move(key), Entry{out.batch, out.error, lru_.begin()});
+      while (entries_.size() > capacity_) {
+        entries_.erase(lru_.back());
+        lru_.pop_back();
+      }
+    }
+    stats_.size = entries_.size();
+  }
+  return out;
+}
+
+SqlParser::Stats SqlParser::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+std::optional<std::uint64_t> fingerprint(std::string_view sql) {
+  const std::string text(sql);
+  PgQueryFingerprintResult r = pg_query_fingerprint(text.c_str());
+  std::optional<std::uint64_t> out;
+  if (!r.error) out = r.fingerprint;
+  pg_query_free_fingerprint_result(r);
+  return out;
+}
+
+std::optional<std::string> normalize(std::string_view sql) {
+  const std::string text(sql);
+  PgQueryNormalizeResult r = pg_query_normalize(text.c_str());
+  std::optional<std::string> out;
+  if (!r.error && r.normalized_query) out = std::string(r.normalized_query);
+  pg_query_free_normalize_result(r);
+  return out;
+}
+
+std::optional<std::string> deparse_statement(const PgQuery__Node* stmt) {
+  if (!stmt) return std::nullopt;
+  auto buf = pack_single(stmt);
+  PgQueryProtobuf pb;
+  pb.len = buf.size();
+  pb.data = reinterpret_cast<char*>(buf.data());
+  PgQueryDeparseResult r = pg_query_deparse_protobuf(pb);
+  std::optional<std::string> out;
+  if (!r.error && r.query) out = std::string(r.query);
+  pg_query_free_deparse_result(r);
+  return out;
+}
+
+std::optional<std::string> deparse_expression(const PgQuery__Node* expr) {
+  if (!expr) return std::nullopt;
+  PgQuery__ResTarget target = PG_QUERY__RES_TARGET__INIT;
+  target.val = const_cast<PgQuery__Node*>(expr);
+  PgQuery__Node target_node = PG_QUERY__NODE__INIT;
+  target_node.node_case = PG_QUERY__NODE__NODE_RES_TARGET;
+  target_node.res_target = &target;
+  PgQuery__Node* targets[1] = {&target_node};
+  PgQuery__SelectStmt select = PG_QUERY__SELECT_STMT__INIT;
+  select.n_target_list = 1;
+  select.target_list = targets;
+  PgQuery__Node stmt = PG_QUERY__NODE__INIT;
+  stmt.node_case = PG_QUERY__NODE__NODE_SELECT_STMT;
+  stmt.select_stmt = &select;
+  auto text = deparse_statement(&stmt);
+  constexpr std::string_view kPrefix = "SELECT ";
+  if (!text || text->compare(0, kPrefix.size(), kPrefix) != 0) return std::nullopt;
+  return text->substr(kPrefix.size());
+}
+
+}  // namespace schemagate::policy

@@ -1,0 +1,126 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+struct PgQuery__ParseResult;
+struct PgQuery__Node;
+
+namespace schemagate::policy {
+
+/// A 1-based line and column (in bytes) inside a SQL text.
+struct SourcePos {
+  int line = 1;
+  int column = 1;
+};
+
+/// Converts a 0-based byte offset into a 1-based line/column.
+SourcePos position_at(std::string_view text, std::size_t offset);
+
+/// A syntax error reported by PostgreSQL's grammar.
+struct SyntaxError {
+  std::string message;
+  std::size_t offset = 0;  // 0-based byte offset of the error in the parsed text
+  SourcePos pos;
+};
+
+/// One statement of a multi-statement text, by byte range.
+struct StatementSpan {
+  std::size_t offset = 0;
+  std::size_t length = 0;
+};
+
+/// The statements of a text; `used_scanner` when the grammar failed and the scanner split instead.
+struct SplitResult {
+  std::vector<StatementSpan> spans;
+  bool used_scanner = false;
+  std::optional<SyntaxError> error;  // the grammar's error when used_scanner, or the scanner's own
+};
+
+/// Splits `sql` into statements with pg_query_split_with_parser, falling back to the scanner on
+/// syntax errors (the scanner tolerates them).
+SplitResult split_statements(std::string_view sql);
+
+/// An owned, immutable parse tree of a whole text (the unpacked protobuf-c tree).
+/// Frees both the protobuf buffer and the unpacked tree in its destructor.
+class ParsedBatch {
+ public:
+  /// Parses `sql`; on a syntax error returns nullptr and fills `error`.
+  static std::shared_ptr<const ParsedBatch> parse(std::string_view sql, SyntaxError* error);
+  ~ParsedBatch();
+  ParsedBatch(const ParsedBatch&) = delete;
+  ParsedBatch& operator=(const ParsedBatch&) = delete;
+
+  /// The tree: tree()->n_stmts RawStmts with byte locations into text().
+  const PgQuery__ParseResult* tree() const { return tree_; }
+  /// The text that was parsed (owned copy; statement locations index into it).
+  const std::string& text() const { return text_; }
+  /// Byte range of statement `i` (RawStmt locations, with a zero length meaning "to the end").
+  StatementSpan span(std::size_t i) const;
+
+ private:
+  ParsedBatch() = default;
+  std::string text_;
+  PgQuery__ParseResult* tree_ = nullptr;
+};
+
+/// The result of SqlParser::parse: a tree or a syntax error.
+struct ParseOutcome {
+  std::shared_ptr<const ParsedBatch> batch;  // null on error
+  std::optional<SyntaxError> error;
+  bool cache_hit = false;
+};
+
+/// Parses with a bounded LRU cache keyed by the exact text. Thread-safe.
+class SqlParser {
+ public:
+  /// `capacity` entries at most (0 disables caching). Texts longer than `max_cached_bytes` are not cached.
+  explicit SqlParser(std::size_t capacity = 1024, std::size_t max_cached_bytes = 64 * 1024);
+  SqlParser(const SqlParser&) = delete;
+  SqlParser& operator=(const SqlParser&) = delete;
+
+  /// Parses `sql` (or returns the cached tree). Errors are cached too: the same text fails the same way.
+  ParseOutcome parse(std::string_view sql) const;
+
+  /// Cache statistics, for metrics and tests.
+  struct Stats {
+    std::uint64_t hits = 0, misses = 0;
+    std::size_t size = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<const ParsedBatch> batch;
+    std::optional<SyntaxError> error;
+    std::list<std::string>::iterator lru_pos;
+  };
+  std::size_t capacity_;
+  std::size_t max_cached_bytes_;
+  mutable std::mutex mu_;
+  mutable std::list<std::string> lru_;  // front = most recently used
+  mutable std::unordered_map<std::string, Entry> entries_;
+  mutable Stats stats_;
+};
+
+/// Fingerprint of a statement's shape (constants ignored), or nullopt on a syntax error.
+std::optional<std::uint64_t> fingerprint(std::string_view sql);
+
+/// The text with literals replaced by $n placeholders (safe to log), or nullopt on a syntax error.
+std::optional<std::string> normalize(std::string_view sql);
+
+/// SQL text for one statement node (packs a one-statement tree and deparses it). The node is only
+/// read, so callers may pass shallow copies of cached nodes with a field changed.
+std::optional<std::string> deparse_statement(const PgQuery__Node* stmt);
+
+/// SQL text of one expression node (deparsed as the target of a SELECT).
+std::optional<std::string> deparse_expression(const PgQuery__Node* expr);
+
+}  // namespace schemagate::policy
