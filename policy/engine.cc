@@ -19,7 +19,31 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' |
 // Trims blanks around a statement's text and returns the offset of its first character.
 std::size_t trim(std::string_view text, StatementSpan span, std::string& out) {
   std::size_t b = span.offset, e = span.offset + span.length;
-  while (b < e && is_space(text[b])) ++b;
+  // Leading blanks and comments belong to no statement: positions point at its first keyword.
+  for (;;) {
+    while (b < e && is_space(text[b])) ++b;
+    if (b + 1 < e && text[b] == '-' && text[b + 1] == '-') {
+      while (b < e && text[b] != '\n') ++b;
+    } else if (b + 1 < e && text[b] == '/' && text[b + 1] == '*') {
+      int depth = 0;
+      std::size_t p = b;
+      do {
+        if (p + 1 < e && text[p] == '/' && text[p + 1] == '*') {
+          ++depth;
+          p += 2;
+        } else if (p + 1 < e && text[p] == '*' && text[p + 1] == '/') {
+          --depth;
+          p += 2;
+        } else {
+          ++p;
+        }
+      } while (p < e && depth > 0);
+      if (depth > 0) break;  // unterminated: keep it, the parser reported it
+      b = p;
+    } else {
+      break;
+    }
+  }
   while (e > b && (is_space(text[e - 1]) || text[e - 1] == ';')) --e;
   out.assign(text.substr(b, e - b));
   return b;
@@ -292,8 +316,13 @@ BatchDecision PolicyEngine::run(std::string_view sql, const SessionInfo& session
     const auto sp = split.spans[i];
     const std::string_view piece = sql.substr(sp.offset, sp.length);
     const ParseOutcome one = parser_->parse(piece);
-    if (one.batch && one.batch->tree()->n_stmts == 1) {
-      judge(one.batch->tree()->stmts[0]->stmt, sql, sp, i);
+    if (one.batch) {  // usually one statement; none for a comment-only gap
+      const auto* t = one.batch->tree();
+      for (std::size_t k = 0; k < t->n_stmts; ++k) {
+        StatementSpan inner = one.batch->span(k);
+        inner.offset += sp.offset;
+        judge(t->stmts[k]->stmt, sql, inner, out.statements.size());
+      }
       continue;
     }
     StatementDecision d;

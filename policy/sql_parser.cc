@@ -3,6 +3,7 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace schemagate::policy {
@@ -83,6 +84,25 @@ SplitResult split_statements(std::string_view sql) {
     out.spans.push_back({off, len});
   }
   pg_query_free_split_result(r);
+  if (out.used_scanner) {
+    // The scanner split silently drops statements that do not start with a keyword it knows
+    // ("SELEC 1; …", or a command newer than PostgreSQL 15). Nothing may go unjudged, so every
+    // non-blank gap between spans becomes a span of its own.
+    std::vector<StatementSpan> all;
+    std::size_t pos = 0;
+    auto add_gap = [&](std::size_t from, std::size_t to) {
+      std::size_t b = from;
+      while (b < to && (text[b] == ' ' || text[b] == '\t' || text[b] == '\n' || text[b] == '\r' || text[b] == ';')) ++b;
+      if (b < to) all.push_back({b, to - b});
+    };
+    for (const auto& sp : out.spans) {
+      if (sp.offset > pos) add_gap(pos, sp.offset);
+      all.push_back(sp);
+      pos = std::max(pos, sp.offset + sp.length);
+    }
+    if (pos < text.size()) add_gap(pos, text.size());
+    out.spans = std::move(all);
+  }
   return out;
 }
 

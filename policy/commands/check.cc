@@ -45,14 +45,14 @@ std::string gh_escape(std::string s, bool property) {
 
 void collect(const std::string& file, const BatchDecision& d, std::vector<Report>& out) {
   for (const auto& sd : d.statements) {
-    if (sd.syntax_error && sd.findings.empty()) {
+    if (sd.syntax_error) {  // always a finding in a migration, whatever the proxy would do with it
       Report r{file, sd.syntax_error->pos, "syntax_error", Outcome::reject, "syntax error: " + sd.syntax_error->message,
                "", "", sd.statement.text};
       out.push_back(std::move(r));
     }
     bool any = false;
     for (const auto& f : sd.findings) {
-      if (f.action == Outcome::pass) continue;
+      if (f.action == Outcome::pass || (sd.syntax_error && f.rule_id == "unparsable")) continue;
       any = true;
       SourcePos pos = f.rule_id == "unparsable" && sd.syntax_error ? sd.syntax_error->pos : sd.statement.pos;
       out.push_back(Report{file, pos, f.rule_id, f.action, f.message, f.detail, f.hint, sd.statement.text});
