@@ -5,7 +5,9 @@
 #include "policy/engine.h"
 #include "policy/rules.h"
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 namespace schemagate::policy {
 namespace {
@@ -176,6 +178,24 @@ TEST(PolicyConfig, EveryCatalogueRuleHasTextAndUniqueId) {
     for (char c : r.id) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_' || (c >= '0' && c <= '9')) << r.id;
   }
   EXPECT_GE(ids.size(), 40u);
+}
+
+}  // namespace
+}  // namespace schemagate::policy
+
+namespace schemagate::policy {
+namespace {
+
+// docs/rules.md stays in step with the catalogue.
+TEST(PolicyConfig, RulesDocListsEveryRule) {
+  std::ifstream in(std::string(SG_SOURCE_DIR) + "/docs/rules.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  ASSERT_FALSE(doc.empty());
+  for (const auto& r : rule_catalogue())
+    EXPECT_NE(doc.find("| `" + std::string(r.id) + "` | " + outcome_name(r.default_action) + " |"), std::string::npos)
+        << r.id << " missing or with a different default in docs/rules.md";
 }
 
 }  // namespace
