@@ -49,6 +49,17 @@ std::error_code parse_error_fields(const Frame& f, ErrorFields& out) {
   return r.at_end() ? std::error_code{} : ProtocolErrc::bad_length;
 }
 
+bool is_fatal_error(const Frame& f) {
+  MessageReader r(f.body);
+  for (;;) {
+    const auto code = r.u8();
+    if (!r.ok() || code == 0) return false;
+    const auto value = r.cstring();
+    if (!r.ok()) return false;
+    if (code == 'V' || code == 'S') return value == "FATAL" || value == "PANIC";
+  }
+}
+
 std::error_code parse_parameter_status(const Frame& f, ParameterStatus& out) {
   MessageReader r(f.body);
   out.name = r.cstring();

@@ -27,6 +27,9 @@ void write_backend_key_data(std::vector<std::byte>& out, std::uint32_t pid, std:
 
 std::error_code parse_error_fields(const Frame& f, ErrorFields& out);
 
+/// True when an ErrorResponse has severity FATAL or PANIC (the sender will close). No allocation.
+bool is_fatal_error(const Frame& f);
+
 struct ParameterStatus {
   std::string_view name, value;
 };

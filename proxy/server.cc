@@ -13,8 +13,20 @@ std::int64_t now_ms() {
 }
 }  // namespace
 
+namespace {
+unsigned thread_count(const config::Config& c) {
+  return c.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : c.workers;
+}
+}  // namespace
+
+// With one I/O thread (the default) the io_context is told so: Asio then skips its internal
+// locking, and sessions need no strands.
 Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const Interceptor> interceptor)
-    : acceptor_(ioc_), signals_(ioc_), sweeper_(ioc_) {
+    : threads_(thread_count(*config)),
+      ioc_(threads_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
+      acceptor_(ioc_),
+      signals_(ioc_),
+      sweeper_(ioc_) {
   ctx_ = std::make_shared<SessionContext>();
   ctx_->config = std::move(config);
   ctx_->tls = std::make_shared<TlsContexts>();
@@ -59,10 +71,8 @@ void Server::run(bool handle_signals) {
       begin_drain();
     });
   }
-  const auto& cfg = *ctx_->config;
-  unsigned threads = cfg.workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : cfg.workers;
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
+  for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { ioc_.run(); });
   ioc_.run();
   for (auto& t : pool) t.join();
 }
@@ -96,7 +106,10 @@ void Server::forget(std::uint64_t id) {
 
 awaitable<void> Server::accept_loop() {
   for (;;) {
-    auto strand = net::make_strand(ioc_);
+    // One strand per session when several threads run the io_context; with one thread the
+    // io_context itself serialises everything.
+    const net::any_io_executor strand =
+        threads_ == 1 ? net::any_io_executor(ioc_.get_executor()) : net::any_io_executor(net::make_strand(ioc_));
     error_code ec;
     tcp::socket socket = co_await acceptor_.async_accept(strand, net::redirect_error(use_awaitable, ec));
     if (ec) {

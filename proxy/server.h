@@ -40,6 +40,7 @@ class Server {
   void begin_drain();
   void forget(std::uint64_t id);
 
+  unsigned threads_;
   net::io_context ioc_;
   std::shared_ptr<SessionContext> ctx_;
   tcp::acceptor acceptor_;

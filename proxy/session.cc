@@ -127,7 +127,7 @@ awaitable<bool> Session::write_server(std::span<const std::byte> bytes) {
   co_return !ec;
 }
 
-awaitable<void> Session::send_fatal(const char* sqlstate, const std::string& message) {
+awaitable<void> Session::send_fatal(const char* sqlstate, std::string message) {
   std::vector<std::byte> out;
   protocol::write_error_response(out, protocol::ErrorFields{"FATAL", sqlstate, message, {}, {}});
   error_code ec;
@@ -199,7 +199,10 @@ awaitable<bool> Session::negotiate_startup() {
         continue;
       }
       case protocol::StartupKind::cancel_request:
-        co_return co_await handle_cancel_request(packet.cancel_pid, packet.cancel_secret);
+      {
+        const bool ok = co_await handle_cancel_request(packet.cancel_pid, packet.cancel_secret);
+        co_return ok;
+      }
       case protocol::StartupKind::startup_message:
         break;
     }
@@ -292,7 +295,8 @@ awaitable<bool> Session::connect_upstream() {
   server_.socket().set_option(tcp::no_delay(true), ec);
   client_.socket().set_option(tcp::no_delay(true), ec);
   if (!co_await negotiate_upstream_tls()) co_return false;
-  co_return co_await write_server(startup_packet_);
+  const bool ok = co_await write_server(startup_packet_);
+  co_return ok;
 }
 
 awaitable<bool> Session::negotiate_upstream_tls() {
@@ -305,27 +309,27 @@ awaitable<bool> Session::negotiate_upstream_tls() {
   co_await server_.write_all(net::buffer(req), ec);
   std::byte answer{};
   if (!ec) co_await net::async_read(server_.socket(), net::buffer(&answer, 1), net::redirect_error(use_awaitable, ec));
-  const auto fail = [&](const std::string& why) -> awaitable<bool> {
-    ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::error("[{}] upstream TLS failed: {}", state_.id, why);
-    co_await send_fatal("08001", "schemagate: " + why);
-    co_return false;
-  };
-  if (ec) co_return co_await fail("could not negotiate TLS with the database server: " + ec.message());
-  if (answer == std::byte{'S'}) {
+  std::string failure;
+  if (ec) {
+    failure = "could not negotiate TLS with the database server: " + ec.message();
+  } else if (answer == std::byte{'S'}) {
     const bool verify = tls.mode == UpstreamTlsMode::verify_ca || tls.mode == UpstreamTlsMode::verify_full;
-    const auto& host = tls.server_name.empty() ? ctx_->config->upstream.host : tls.server_name;
+    const auto host = tls.server_name.empty() ? ctx_->config->upstream.host : tls.server_name;
     const auto name = tls.mode == UpstreamTlsMode::verify_full ? host : std::string();
-    if (auto hec = co_await server_.upgrade_as_client(*ctx_->tls->upstream, verify, name, host))
-      co_return co_await fail("TLS handshake with the database server failed: " + hec.message());
-    co_return true;
-  }
-  if (answer == std::byte{'N'}) {
+    const auto hec = co_await server_.upgrade_as_client(*ctx_->tls->upstream, verify, name, host);
+    if (!hec) co_return true;
+    failure = "TLS handshake with the database server failed: " + hec.message();
+  } else if (answer == std::byte{'N'}) {
     if (tls.mode == UpstreamTlsMode::prefer) co_return true;
-    co_return co_await fail(std::string("the database server does not support SSL, but upstream.tls.mode is ") +
-                            config::to_string(tls.mode));
+    failure = std::string("the database server does not support SSL, but upstream.tls.mode is ") +
+              config::to_string(tls.mode);
+  } else {
+    failure = "invalid response to SSL negotiation from the database server";
   }
-  co_return co_await fail("invalid response to SSL negotiation from the database server");
+  ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+  spdlog::error("[{}] upstream TLS failed: {}", state_.id, failure);
+  co_await send_fatal("08001", "schemagate: " + failure);
+  co_return false;
 }
 
 awaitable<bool> Session::read_client_frame(protocol::Frame& out) {

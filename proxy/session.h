@@ -61,14 +61,14 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> process_client_bytes();
   awaitable<bool> process_server_bytes();
   awaitable<bool> handle_request(std::size_t request_begin);
-  awaitable<bool> respond(Respond&& r, char terminator);
+  awaitable<bool> respond(Respond r, char terminator);
   awaitable<void> wait_for_server_idle();
   void on_ready_for_query(char status);
 
   // output
   awaitable<bool> write_client(std::span<const std::byte> bytes);
   awaitable<bool> write_server(std::span<const std::byte> bytes);
-  awaitable<void> send_fatal(const char* sqlstate, const std::string& message);
+  awaitable<void> send_fatal(const char* sqlstate, std::string message);
   void notify();
   void touch();
   void close_streams();
@@ -96,6 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool discard_until_sync_ = false;  // after answering a Flush-terminated request ourselves
   bool swallow_until_z_ = false;     // the server is answering a statement the proxy injected
   bool client_writing_ = false;      // a write to the client is in progress
+  bool server_sent_fatal_ = false;   // the server announced it is closing the connection
   bool draining_ = false;
   bool closed_ = false;
   net::steady_timer event_;  // wakes the client pump when server-side state changes

@@ -169,14 +169,19 @@ awaitable<bool> Session::handle_request(std::size_t request_begin) {
   ctx_->stats->requests_intercepted.fetch_add(1, std::memory_order_relaxed);
   cbuf_.consume(request_begin + request_.size());
   request_.clear();
-  if (auto* r = std::get_if<Respond>(&verdict)) co_return co_await respond(std::move(*r), terminator);
-  // Plans and holds arrive with the rewrite and approval work; until then say so plainly
-  // instead of letting the statement through.
-  const bool plan = std::holds_alternative<RunPlan>(verdict);
-  co_return co_await respond(
-      respond_error("0A000", plan ? "schemagate: this statement needs a rewrite plan, which this build cannot execute"
-                                  : "schemagate: this statement needs approval, which this build cannot request"),
-      terminator);
+  // (GCC 12 miscompiles `co_return co_await f(temporary)`: results go through locals.)
+  Respond answer;
+  if (auto* r = std::get_if<Respond>(&verdict)) {
+    answer = std::move(*r);
+  } else {
+    // Plans and holds arrive with the rewrite and approval work; until then say so plainly
+    // instead of letting the statement through.
+    const bool plan = std::holds_alternative<RunPlan>(verdict);
+    answer = respond_error("0A000", plan ? "schemagate: this statement needs a rewrite plan, which this build cannot execute"
+                                         : "schemagate: this statement needs approval, which this build cannot request");
+  }
+  const bool ok = co_await respond(std::move(answer), terminator);
+  co_return ok;
 }
 
 awaitable<void> Session::wait_for_server_idle() {
@@ -189,7 +194,7 @@ awaitable<void> Session::wait_for_server_idle() {
   }
 }
 
-awaitable<bool> Session::respond(Respond&& r, char terminator) {
+awaitable<bool> Session::respond(Respond r, char terminator) {
   co_await wait_for_server_idle();
   if (closed_) co_return false;
   if (state_.tx_status == 'T') {
@@ -211,7 +216,8 @@ awaitable<bool> Session::respond(Respond&& r, char terminator) {
   } else if (terminator == tag::kFlush) {
     discard_until_sync_ = true;  // the client's Sync will get the ReadyForQuery
   }
-  co_return co_await write_client(r.messages);
+  const bool ok = co_await write_client(r.messages);
+  co_return ok;
 }
 
 // ---------------------------------------------------------------------------- server → client
@@ -226,8 +232,9 @@ awaitable<void> Session::server_pump() {
       if (!closed_) {
         ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("[{}] database server connection lost: {}", state_.id, ec.message());
-        // Tell the client why, if that does not cut a message in half.
-        if (sdec_.at_boundary() && !client_writing_) {
+        // Tell the client why, unless the server already did (FATAL), or that would cut a
+        // message in half.
+        if (!server_sent_fatal_ && sdec_.at_boundary() && !client_writing_) {
           co_await send_fatal("08006", "schemagate: the database server closed the connection unexpectedly");
         }
         close_streams();
@@ -254,6 +261,7 @@ awaitable<bool> Session::process_server_bytes() {
       switch (t) {
         case tag::kReadyForQuery:
         case tag::kParameterStatus:
+        case tag::kErrorResponse:
         case tag::kCopyInResponse:
         case tag::kCopyBothResponse:
           return true;
@@ -298,6 +306,9 @@ awaitable<bool> Session::process_server_bytes() {
         }
         break;
       }
+      case tag::kErrorResponse:
+        if (protocol::is_fatal_error(r.frame)) server_sent_fatal_ = true;
+        break;
       case tag::kCopyInResponse:
       case tag::kCopyBothResponse:
         // An extended-protocol COPY FROM STDIN: the Sync the client already sent behind the

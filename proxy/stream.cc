@@ -9,8 +9,8 @@ awaitable<error_code> Stream::upgrade_as_server(ssl::context& ctx) {
   co_return ec;
 }
 
-awaitable<error_code> Stream::upgrade_as_client(ssl::context& ctx, bool verify_peer, const std::string& verify_name,
-                                                const std::string& sni) {
+awaitable<error_code> Stream::upgrade_as_client(ssl::context& ctx, bool verify_peer, std::string verify_name,
+                                                std::string sni) {
   tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
   error_code ec;
   tls_->set_verify_mode(verify_peer ? ssl::verify_peer : ssl::verify_none, ec);
@@ -22,8 +22,10 @@ awaitable<error_code> Stream::upgrade_as_client(ssl::context& ctx, bool verify_p
 }
 
 awaitable<std::size_t> Stream::read_some(net::mutable_buffer b, error_code& ec) {
-  if (tls_) co_return co_await tls_->async_read_some(b, net::redirect_error(use_awaitable, ec));
-  co_return co_await socket_.async_read_some(b, net::redirect_error(use_awaitable, ec));
+  std::size_t n = 0;
+  if (tls_) n = co_await tls_->async_read_some(b, net::redirect_error(use_awaitable, ec));
+  else n = co_await socket_.async_read_some(b, net::redirect_error(use_awaitable, ec));
+  co_return n;
 }
 
 awaitable<void> Stream::write_all(net::const_buffer b, error_code& ec) {

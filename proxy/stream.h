@@ -19,8 +19,8 @@ class Stream {
   /// Server side of a handshake (we are the server towards a client).
   awaitable<error_code> upgrade_as_server(ssl::context& ctx);
   /// Client side of a handshake towards the database; `verify_name` non-empty checks the host name.
-  awaitable<error_code> upgrade_as_client(ssl::context& ctx, bool verify_peer, const std::string& verify_name,
-                                          const std::string& sni);
+  awaitable<error_code> upgrade_as_client(ssl::context& ctx, bool verify_peer, std::string verify_name,
+                                          std::string sni);
 
   awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec);
   awaitable<void> write_all(net::const_buffer b, error_code& ec);

@@ -65,6 +65,14 @@ TEST(ErrorResponse, RoundTrips) {
   EXPECT_EQ(e.hint, "use CONCURRENTLY");
 }
 
+TEST(ErrorResponse, FatalSeverityIsRecognised) {
+  Bytes fatal, error;
+  write_error_response(fatal, ErrorFields{"FATAL", "57P01", "terminating connection", {}, {}});
+  write_error_response(error, ErrorFields{"ERROR", "42P01", "relation does not exist", {}, {}});
+  EXPECT_TRUE(is_fatal_error(only_frame(fatal)));
+  EXPECT_FALSE(is_fatal_error(only_frame(error)));
+}
+
 TEST(ReadyForQuery, StatusByte) {
   Bytes b;
   write_ready_for_query(b, 'T');
