@@ -328,7 +328,7 @@ void check_alter_table(Emitter& e, const PgQuery__AlterTableStmt* a, const State
         e.add("alter_column_type",
               tc == TypeChange::unknown
                   ? "changing " + t + "." + col + " to " + to + " may rewrite the table (current type unknown)"
-                  : "changing " + t + "." + col + " from " + *old + " to " + to + " rewrites the table",
+                  : "changing " + t + "." + col + (old ? " from " + *old : std::string()) + " to " + to + " rewrites the table",
               "ACCESS EXCLUSIVE lock on " + t + " for a full rewrite of the table and its indexes (" +
                   size_note(table, ctx) + ")");
         break;
