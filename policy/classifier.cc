@@ -334,7 +334,10 @@ void classify_alter_table(const PgQuery__AlterTableStmt* a, const CatalogFacts* 
     const L l = alter_cmd_lock(cmd);
     if (static_cast<int>(l) > static_cast<int>(lock)) lock = l;
     const auto name = alter_cmd_name(cmd->subtype);
-    if (ops.find(name) == std::string::npos) ops += (ops.empty() ? "" : ", ") + std::string(name);
+    if (ops.find(name) == std::string::npos) {
+      if (!ops.empty()) ops += ", ";
+      ops += name;
+    }
     switch (cmd->subtype) {
       case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn:
       case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumnRecurse:
@@ -583,7 +586,10 @@ std::string type_display(const PgQuery__TypeName* t) {
   const auto mods = tree::typmods(t);
   if (!mods.empty()) {
     s += "(";
-    for (std::size_t i = 0; i < mods.size(); ++i) s += (i ? "," : "") + std::to_string(mods[i]);
+    for (std::size_t i = 0; i < mods.size(); ++i) {
+      if (i) s += ",";
+      s += std::to_string(mods[i]);
+    }
     s += ")";
   }
   if (t && t->n_array_bounds > 0) s += "[]";

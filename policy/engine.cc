@@ -80,7 +80,10 @@ Outcome max_outcome(Outcome a, Outcome b) { return static_cast<int>(a) >= static
 
 std::string join_ids(const std::vector<std::string>& ids) {
   std::string s;
-  for (const auto& i : ids) s += (s.empty() ? "" : ", ") + i;
+  for (const auto& i : ids) {
+    if (!s.empty()) s += ", ";
+    s += i;
+  }
   return s;
 }
 

@@ -246,7 +246,10 @@ std::optional<Plan> plan_unique(const Statement& s, const PgQuery__AlterTableCmd
       !cstr(con->conname).empty() ? std::string(con->conname) : default_name(cstr(a->relation->relname), pk ? std::vector<std::string>{} : cols, pk ? "pkey" : "key");
   const std::string table = qualified(a->relation);
   std::string col_list;
-  for (const auto& c : cols) col_list += (col_list.empty() ? "" : ", ") + quote_ident(c);
+  for (const auto& c : cols) {
+    if (!col_list.empty()) col_list += ", ";
+    col_list += quote_ident(c);
+  }
   const std::string index = quote_qualified(cstr(a->relation->schemaname), name);
   Plan plan;
   plan.summary = "build the unique index concurrently, then attach it as the constraint";

@@ -210,7 +210,10 @@ bool has_index_on(const RuleContext& ctx, const ObjectRef& table, const std::vec
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  for (const auto& x : v) {
+    if (!s.empty()) s += ", ";
+    s += x;
+  }
   return s;
 }
 

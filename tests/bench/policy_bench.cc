@@ -49,7 +49,7 @@ int main() {
   const std::size_t n_pre = 2'000'000;
   const double pre_ns = ns_per_op(n_pre, [&](std::size_t i) { g_sink = might_change_schema(dml[i % dml.size()]); });
 
-  config::Policy policy;
+  schemagate::config::Policy policy;
   PolicyEngine engine(policy);
   SessionInfo s;
   s.lock_timeout_set = true;
