@@ -6,12 +6,17 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/endpoint.h"
 #include "config/loader.h"
+#include "policy/commands/check.h"
+#include "policy/commands/explain.h"
+#include "policy/engine.h"
+#include "proxy/policy_interceptor.h"
 #include "proxy/server.h"
 
 #ifndef SG_VERSION
@@ -27,11 +32,15 @@ Usage:
   schemagate serve [--config FILE] [--listen HOST:PORT] [--upstream HOST:PORT]
                    [--policy FILE] [--mode observe|enforce] [--workers N] [--log-level LEVEL]
   schemagate config check FILE
+  schemagate check [--config FILE | --policy FILE] [--format text|json|github] [--pg-version N] FILE.sql...
+  schemagate explain [--policy FILE] [--format text|json] [--pg-version N] [--in-transaction] [--table-rows N] "SQL"
   schemagate --version
   schemagate --help
 
 serve      run the proxy. The config file is optional; flags override it.
-config     validate a configuration file (exit 0 valid, 2 invalid).
+config     validate a configuration file and the policy it uses (exit 0 valid, 2 invalid).
+check      lint migration files offline with the same policy engine (exit 0 clean, 1 findings, 2 error).
+explain    show the decision, rules and plan for each statement of one client message.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
@@ -62,6 +71,7 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
   }
   if (flag == "--policy") {
     c.policy.file = value;
+    c.policy.inline_policy.reset();
     return "";
   }
   if (flag == "--mode") {
@@ -89,6 +99,31 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
     return "--log-level: expected trace|debug|info|warn|error|critical|off, got '" + value + "'";
   }
   return "unknown option " + flag;
+}
+
+/// The policy a config points at: its file, its inline section, or the built-in defaults,
+/// with the mode override applied. Prints errors (key and line) and returns nullopt if invalid.
+std::optional<config::Policy> resolve_policy(const config::PolicyRef& ref, const std::string& config_source) {
+  config::Policy policy;
+  std::string source = config_source;
+  std::vector<config::ConfigError> errors;
+  if (!ref.file.empty()) {
+    auto loaded = policy::load_policy_file(ref.file);
+    if (!loaded.ok()) {
+      std::cerr << loaded.error_text(ref.file);
+      return std::nullopt;
+    }
+    policy = std::move(loaded.policy);
+  } else if (ref.inline_policy) {
+    policy = *ref.inline_policy;
+    errors = policy::validate_policy(policy);
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) std::cerr << source << ": " << e.to_string() << "\n";
+    return std::nullopt;
+  }
+  if (ref.mode) policy.mode = *ref.mode;
+  return policy;
 }
 
 void setup_logging(const config::Logging& log) {
@@ -135,8 +170,11 @@ int serve(const std::vector<std::string>& args) {
     for (const auto& e : errors) std::cerr << "schemagate: " << e.to_string() << "\n";
     return 2;
   }
+  auto policy = resolve_policy(cfg->policy, flags.config_file.empty() ? "policy" : flags.config_file);
+  if (!policy) return 2;
   setup_logging(cfg->log);
-  auto interceptor = std::make_shared<ForwardAll>();
+  auto engine = std::make_shared<const policy::PolicyEngine>(std::move(*policy));
+  auto interceptor = std::make_shared<PolicyInterceptor>(engine);
   Server server(cfg, interceptor);
   std::string error;
   if (!server.start(error)) {
@@ -146,7 +184,8 @@ int serve(const std::vector<std::string>& args) {
   spdlog::info("schemagate {} listening on {}:{}, upstream {}:{} (tls {}), policy mode {}", SG_VERSION,
                cfg->listen.address, server.port(), cfg->upstream.host, cfg->upstream.port,
                config::to_string(cfg->upstream.tls.mode),
-               cfg->policy.mode == config::PolicyMode::observe ? "observe" : "enforce");
+               config::to_string(engine->policy().mode));
+  if (!cfg->policy.file.empty()) spdlog::info("policy file {}", cfg->policy.file);
   server.run();
   spdlog::info("schemagate stopped");
   return 0;
@@ -159,6 +198,7 @@ int config_check(const std::vector<std::string>& args) {
     std::cerr << loaded.error_text(args[0]);
     return 2;
   }
+  if (!resolve_policy(loaded.config.policy, args[0])) return 2;
   std::cout << args[0] << ": OK\n";
   return 0;
 }
@@ -173,6 +213,8 @@ int run_cli(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "check") return policy::run_check(rest, std::cout, std::cerr);
+  if (cmd == "explain") return policy::run_explain(rest, std::cout, std::cerr);
   if (cmd == "--version" || cmd == "version") {
     std::cout << "schemagate " << SG_VERSION << "\n";
     return 0;

@@ -14,8 +14,11 @@ struct Plan;
 
 namespace schemagate::proxy {
 
-/// Send the request to the server unchanged.
-struct Forward {};
+/// Send the request to the server unchanged (after `notices`, complete NoticeResponse
+/// messages for the client, if any).
+struct Forward {
+  std::vector<std::byte> notices;
+};
 /// Answer the client ourselves; the server never sees the request. `messages` are complete
 /// backend messages (ErrorResponse, NoticeResponse, ...); the session adds the ReadyForQuery
 /// (or skips to the client's Sync after a Flush) so the client stays in sync.
@@ -25,6 +28,7 @@ struct Respond {
 /// Execute a phased plan instead of the request.
 struct RunPlan {
   std::shared_ptr<const policy::Plan> plan;
+  std::string command_tag;  // the original statement's tag, e.g. "CREATE INDEX"
 };
 /// Park the request until an approver decides.
 struct Hold {

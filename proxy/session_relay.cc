@@ -8,6 +8,7 @@
 //   ErrorResponse and the Copy*Response messages are looked at, to track state.
 #include <spdlog/spdlog.h>
 
+#include "policy/plan.h"
 #include "protocol/backend.h"
 #include "protocol/frontend.h"
 #include "protocol/tags.h"
@@ -154,7 +155,11 @@ awaitable<bool> Session::handle_request(std::size_t request_begin) {
   const auto bytes = cbuf_.span(request_begin).first(request_.size());
   Verdict verdict = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_);
   const char terminator = request_.terminator();
-  if (std::holds_alternative<Forward>(verdict)) {
+  if (auto* fwd = std::get_if<Forward>(&verdict)) {
+    if (!fwd->notices.empty()) {  // policy warnings go out before the statement's own replies
+      co_await wait_for_server_idle();
+      if (!co_await write_client(fwd->notices)) co_return false;
+    }
     if (terminator == tag::kQuery || terminator == tag::kFunctionCall ||
         (terminator == tag::kSync && !server_copy_in_)) {
       if (expected_z_.full()) expected_z_.set_capacity(expected_z_.capacity() * 2);
@@ -173,12 +178,20 @@ awaitable<bool> Session::handle_request(std::size_t request_begin) {
   Respond answer;
   if (auto* r = std::get_if<Respond>(&verdict)) {
     answer = std::move(*r);
+  } else if (auto* run = std::get_if<RunPlan>(&verdict)) {
+    // Executing plans arrives with the rewrite work; until then the statement is refused with
+    // the phases a developer can run by hand, never let through.
+    std::string hint = "run these phases instead:";
+    for (std::size_t i = 0; i < run->plan->phases.size(); ++i)
+      hint += "\n  " + std::to_string(i + 1) + ". " + run->plan->phases[i].sql + ";";
+    answer = respond_error("SG001",
+                           "schemagate: " + run->command_tag + " must be run as a phased rewrite (rule " +
+                               run->plan->rule_id + "), which this version cannot execute yet",
+                           run->plan->summary, std::move(hint));
   } else {
-    // Plans and holds arrive with the rewrite and approval work; until then say so plainly
-    // instead of letting the statement through.
-    const bool plan = std::holds_alternative<RunPlan>(verdict);
-    answer = respond_error("0A000", plan ? "schemagate: this statement needs a rewrite plan, which this build cannot execute"
-                                         : "schemagate: this statement needs approval, which this build cannot request");
+    const auto& hold = std::get<Hold>(verdict);
+    answer = respond_error("SG003", "schemagate: statement needs approval, which this version cannot request yet",
+                           hold.summary);
   }
   const bool ok = co_await respond(std::move(answer), terminator);
   co_return ok;

@@ -46,7 +46,9 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 proxy_port=$(free_port)
-"$proxy_bin" serve --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$pg_port" --log-level warn \
+# Observe mode: every statement is classified and judged, everything is forwarded (the suite
+# expects the server's own results for all of its DDL).
+"$proxy_bin" serve --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$pg_port" --mode observe --log-level warn \
   >"$work/proxy.log" 2>&1 &
 proxy_pid=$!
 for _ in $(seq 200); do

@@ -1,0 +1,108 @@
+#include "proxy/policy_interceptor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <string_view>
+
+#include "policy/engine.h"
+#include "policy/pre_classifier.h"
+#include "protocol/frontend.h"
+#include "protocol/tags.h"
+
+namespace schemagate::proxy {
+
+namespace tag = protocol::tag;
+using policy::Outcome;
+
+namespace {
+
+policy::SessionInfo session_info(const SessionState& s) {
+  policy::SessionInfo info;
+  info.user = s.user;
+  info.database = s.database;
+  info.application_name = s.application_name;
+  info.client_addr = s.client_addr;
+  info.tx_status = s.tx_status;
+  info.server_version_num = server_version_num(s.parameter("server_version"));
+  return info;
+}
+
+void append_notice(std::vector<std::byte>& out, const policy::StatementDecision& d) {
+  // The engine's message already names schemagate and the rule.
+  protocol::write_error_response(out, protocol::ErrorFields{"WARNING", "01000", d.message, d.detail, d.hint},
+                                 tag::kNoticeResponse);
+}
+
+}  // namespace
+
+int server_version_num(const std::string& v) {
+  int major = 0, minor = 0;
+  const char* p = v.data();
+  const char* end = v.data() + v.size();
+  auto r = std::from_chars(p, end, major);
+  if (r.ec != std::errc{} || major <= 0) return 0;
+  if (r.ptr < end && *r.ptr == '.') std::from_chars(r.ptr + 1, end, minor);
+  return major >= 10 ? major * 10000 + minor : 0;
+}
+
+PolicyInterceptor::PolicyInterceptor(std::shared_ptr<const policy::PolicyEngine> engine) : engine_(std::move(engine)) {}
+
+Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionState& session) const {
+  Verdict verdict = Forward{};
+  std::vector<std::byte> notices;
+  for (std::size_t i = 0; i < request.frame_count(); ++i) {
+    const auto f = request.frame(i);
+    std::string_view sql;
+    if (f.tag == tag::kQuery) {
+      protocol::Query q;
+      if (protocol::parse_query(f, q)) continue;  // malformed: the server will reject it
+      sql = q.sql;
+    } else if (f.tag == tag::kParse) {
+      protocol::Parse p;
+      if (protocol::parse_parse(f, p)) continue;
+      sql = p.sql;
+    } else {
+      continue;
+    }
+    if (!policy::might_change_schema(sql)) continue;  // the hot path: ordinary DML
+
+    const auto batch = engine_->evaluate(sql, session_info(session), nullptr);
+    if (batch.outcome == Outcome::pass) continue;
+    const int at = batch.decisive_index();
+    if (at < 0) continue;
+    const auto& d = batch.statements[static_cast<std::size_t>(at)];
+    const std::string rule = d.rule_ids.empty() ? std::string("default_action") : d.rule_ids.front();
+    if (!batch.enforced) {
+      spdlog::info("[{}] observe: {} would be {} by rule {} (user={} database={})", session.id, d.statement.tag,
+                   policy::outcome_name(batch.outcome), rule, session.user, session.database);
+      continue;
+    }
+    spdlog::info("[{}] policy: {} {} by rule {} (user={} database={})", session.id, d.statement.tag,
+                 policy::outcome_name(batch.outcome), rule, session.user, session.database);
+    switch (batch.outcome) {
+      case Outcome::pass:
+        break;
+      case Outcome::warn:
+        append_notice(notices, d);
+        break;
+      case Outcome::reject:
+        return respond_error(d.sqlstate.empty() ? policy::kSqlStateRejected : d.sqlstate, d.message, d.detail, d.hint);
+      case Outcome::rewrite:
+        if (d.plan) {
+          auto plan = std::make_shared<policy::Plan>(*d.plan);
+          verdict = RunPlan{std::move(plan), d.statement.tag};
+        } else {
+          return respond_error(policy::kSqlStateRejected, d.message, d.detail, d.hint);
+        }
+        break;
+      case Outcome::hold:
+        verdict = Hold{std::to_string(batch.statements[static_cast<std::size_t>(at)].fingerprint.value_or(0)), d.message};
+        break;
+    }
+  }
+  if (auto* fwd = std::get_if<Forward>(&verdict)) fwd->notices = std::move(notices);
+  return verdict;
+}
+
+}  // namespace schemagate::proxy
