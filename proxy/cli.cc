@@ -126,6 +126,14 @@ std::optional<config::Policy> resolve_policy(const config::PolicyRef& ref, const
   return policy;
 }
 
+/// A relative policy.file in a config file is relative to that file, not to the working directory.
+void anchor_policy_file(config::Config& c, const std::string& config_file) {
+  auto& f = c.policy.file;
+  if (f.empty() || f.front() == '/' || config_file.empty()) return;
+  const auto slash = config_file.rfind('/');
+  if (slash != std::string::npos) f = config_file.substr(0, slash + 1) + f;
+}
+
 void setup_logging(const config::Logging& log) {
   auto logger = spdlog::stderr_color_mt("schemagate");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -162,6 +170,7 @@ int serve(const std::vector<std::string>& args) {
     }
   }
   auto cfg = std::make_shared<config::Config>(loaded.config);
+  anchor_policy_file(*cfg, flags.config_file);
   for (const auto& [flag, value] : flags.overrides)
     if (auto err = apply_override(*cfg, flag, value); !err.empty()) return usage_error(err);
   std::vector<config::ConfigError> errors;
@@ -198,7 +207,9 @@ int config_check(const std::vector<std::string>& args) {
     std::cerr << loaded.error_text(args[0]);
     return 2;
   }
-  if (!resolve_policy(loaded.config.policy, args[0])) return 2;
+  auto cfg = loaded.config;
+  anchor_policy_file(cfg, args[0]);
+  if (!resolve_policy(cfg.policy, args[0])) return 2;
   std::cout << args[0] << ": OK\n";
   return 0;
 }
