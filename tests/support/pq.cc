@@ -20,7 +20,10 @@ QueryResult QueryResult::from(PGresult* res, PGconn* conn) {
   if (const char* m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) r.message = m;
   else if (!r.ok) r.message = PQresultErrorMessage(res);
   r.command_status = PQcmdStatus(res);
-  for (int c = 0; c < PQnfields(res); ++c) r.columns.emplace_back(PQfname(res, c));
+  for (int c = 0; c < PQnfields(res); ++c) {
+    const char* name = PQfname(res, c);  // NULL for the columns of a COPY result
+    r.columns.emplace_back(name ? name : "");
+  }
   for (int i = 0; i < PQntuples(res); ++i) {
     std::vector<std::optional<std::string>> row;
     for (int c = 0; c < PQnfields(res); ++c) {
@@ -52,14 +55,18 @@ void PgConn::reset() {
   conn_ = nullptr;
 }
 
-QueryResult PgConn::exec(const std::string& sql) const { return QueryResult::from(PQexec(conn_, sql.c_str()), conn_); }
+QueryResult PgConn::exec(const std::string& sql) const {
+  if (!PQsendQuery(conn_, sql.c_str())) return QueryResult::from(nullptr, conn_);
+  return drain_results(conn_);
+}
 
 QueryResult PgConn::exec_params(const std::string& sql, const std::vector<std::optional<std::string>>& params) const {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  return QueryResult::from(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                                        nullptr, nullptr, 0),
-                           conn_);
+  if (!PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                         0))
+    return QueryResult::from(nullptr, conn_);
+  return drain_results(conn_);
 }
 
 std::string PgConn::scalar(const std::string& sql) const {
@@ -125,13 +132,18 @@ PgConn pq_connect_ok(const std::string& conninfo) {
 }
 
 QueryResult drain_results(PGconn* conn) {
+  // Like PQexec, but the first error wins: when the server sends a FATAL and closes, libpq
+  // adds its own "server closed the connection" result, which has no SQLSTATE.
   QueryResult last;
   bool any = false;
   while (PGresult* res = PQgetResult(conn)) {
+    const auto st = PQresultStatus(res);
     auto r = QueryResult::from(res, conn);
-    if (!any || !r.ok || last.ok) last = std::move(r);  // keep the first error
+    if (!any || last.ok) last = std::move(r);
     any = true;
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) break;  // the caller continues the COPY
   }
+  if (!any) last = QueryResult::from(nullptr, conn);
   return last;
 }
 

@@ -74,7 +74,8 @@ PgConn pq_connect_ok(const std::string& conninfo);
 /// Extracts "XXXXX" from a verbose libpq message like "FATAL:  28P01: password authentication failed".
 std::string sqlstate_in(const std::string& verbose_message);
 
-/// Reads results of one query sent with PQsendQuery* until NULL; returns the last non-null one.
+/// Reads the results of one query sent with PQsendQuery*: the last one, except that the first
+/// error wins; stops at a COPY_IN/COPY_OUT result (the caller continues the COPY).
 QueryResult drain_results(PGconn* conn);
 
 }  // namespace schemagate::testing

@@ -37,7 +37,8 @@ TempDir::~TempDir() {
   run_command({"rm", "-rf", path_}, std::chrono::seconds(60));
 }
 
-CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+namespace {
+CommandResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout, const std::string& err_file) {
   CommandResult result;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
@@ -50,7 +51,12 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
     const int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, 0);
     ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
+    if (err_file.empty()) {
+      ::dup2(fds[1], 2);
+    } else {
+      const int e = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(e, 2);
+    }
     ::setpgid(0, 0);  // so a timeout can kill the whole group
     ::execvp(args[0], args.data());
     _exit(127);
@@ -85,6 +91,18 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (killed) result.output += "\n[killed after timeout]\n";
   return result;
+}
+}  // namespace
+
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  return run(argv, timeout, "");
+}
+
+CommandResult run_command_split(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  TempDir dir("sg-cmd");
+  auto r = run(argv, timeout, dir.file("stderr"));
+  r.errors = read_file(dir.file("stderr"));
+  return r;
 }
 
 bool running_as_root() { return ::geteuid() == 0; }

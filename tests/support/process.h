@@ -27,12 +27,17 @@ class TempDir {
 
 struct CommandResult {
   int exit_code = -1;   // exit status, or 128+signal
-  std::string output;   // stdout and stderr, interleaved
+  std::string output;   // stdout and stderr, interleaved (stdout only with run_command_split)
+  std::string errors;   // stderr, with run_command_split
 };
 
 /// Runs argv (PATH lookup) and waits for it. stdin is /dev/null. Kills it after `timeout`.
 CommandResult run_command(const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+/// Like run_command, but keeps stderr apart from stdout.
+CommandResult run_command_split(const std::vector<std::string>& argv,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 /// Prefixes argv with `runuser -u postgres --` when running as root (PostgreSQL refuses root).
 std::vector<std::string> as_postgres(std::vector<std::string> argv);

@@ -7,16 +7,26 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <iostream>
 #include <stdexcept>
 #include <thread>
 
 namespace schemagate::testing {
 
+std::string proxy_binary() {
+  const char* env = std::getenv("SG_SCHEMAGATE");
+  return env && *env ? env : SG_PROXY_BINARY;
+}
+
+bool ProxyProcess::sanitized() const {
+  return read_file("/proc/" + std::to_string(pid_) + "/maps").find("libasan") != std::string::npos;
+}
+
 std::unique_ptr<ProxyProcess> ProxyProcess::start(ProxyOptions options) {
   std::unique_ptr<ProxyProcess> p(new ProxyProcess());
   p->port_ = free_port();
-  std::vector<std::string> argv{SG_PROXY_BINARY, "serve"};
+  std::vector<std::string> argv{proxy_binary(), "serve"};
   if (!options.config_yaml.empty()) {
     const std::string path = p->dir() + "/schemagate.yaml";
     write_file(path, options.config_yaml);
@@ -24,6 +34,7 @@ std::unique_ptr<ProxyProcess> ProxyProcess::start(ProxyOptions options) {
   }
   argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(p->port_), "--upstream",
                            options.upstream_host + ":" + std::to_string(options.upstream_port)});
+  if (!options.policy_mode.empty()) argv.insert(argv.end(), {"--mode", options.policy_mode});
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
 
   const std::string log_path = p->dir() + "/proxy.log";
@@ -45,7 +56,8 @@ std::unique_ptr<ProxyProcess> ProxyProcess::start(ProxyOptions options) {
   if (!options.wait_ready) return p;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (p->log().find("listening on") != std::string::npos) return p;
+    // The startup line is logged at info level; with a quieter log, probe the port instead.
+    if (p->log().find("listening on") != std::string::npos || port_accepts(p->port_)) return p;
     if (!p->alive()) throw std::runtime_error("schemagate exited with " + std::to_string(p->exit_code_) + ":\n" + p->log());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -17,15 +17,24 @@ struct ProxyOptions {
   /// YAML written to a file and passed as --config; empty = no config file.
   std::string config_yaml;
   std::vector<std::string> extra_args;
+  /// --mode: these tests are about the transparent proxy, so statements are judged but all
+  /// forwarded ("observe"); "" leaves the config's / built-in mode.
+  std::string policy_mode = "observe";
   /// Wait until the proxy logs that it listens (false: return right after exec).
   bool wait_ready = true;
 };
+
+/// The schemagate binary under test: $SG_SCHEMAGATE if set, else the one of this build tree.
+std::string proxy_binary();
 
 class ProxyProcess {
  public:
   static std::unique_ptr<ProxyProcess> start(ProxyOptions options);
   static std::unique_ptr<ProxyProcess> start(int upstream_port, const std::string& config_yaml = "") {
-    return start(ProxyOptions{upstream_port, "127.0.0.1", config_yaml, {}, true});
+    ProxyOptions o;
+    o.upstream_port = upstream_port;
+    o.config_yaml = config_yaml;
+    return start(o);
   }
   ~ProxyProcess();  // SIGTERM, then SIGKILL after 10 s; prints the log if the test failed
   ProxyProcess(const ProxyProcess&) = delete;
@@ -45,6 +54,8 @@ class ProxyProcess {
   int wait_exit(std::chrono::milliseconds timeout);
   bool alive();
   long rss_kib() const { return schemagate::testing::rss_kib(pid_); }
+  /// True if the running binary has AddressSanitizer loaded (memory figures are inflated).
+  bool sanitized() const;
 
  private:
   ProxyProcess() : dir_("sg-proxy") {}
