@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -26,7 +27,7 @@ struct Report {
 
 const char* usage() {
   return "usage: schemagate check [--config F | --policy F] [--format text|json|github] [--pg-version N] "
-         "[--assume-large-tables] [--table-rows N] FILE.sql...\n";
+         "[--assume-large-tables] [--table-rows N] [--user U] [--database D] [--application-name A] FILE.sql...\n";
 }
 
 // GitHub workflow commands need %, CR and LF escaped in the message, and also : and , in properties.
@@ -99,6 +100,11 @@ int run_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
   std::vector<Report> reports;
   std::vector<std::pair<std::string, std::string>> file_errors;
   for (const auto& file : opts.positional) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) {
+      file_errors.emplace_back(file, "is a directory");
+      continue;
+    }
     std::ifstream in(file, std::ios::binary);
     if (!in) {
       file_errors.emplace_back(file, "cannot read file");

@@ -142,6 +142,7 @@ TEST(CheckCommand, ErrorsExitTwo) {
   EXPECT_EQ(check({"--bogus", "x.sql"}).code, 2);
   EXPECT_EQ(check({"--format", "xml", migration("0001_create_tables.sql")}).code, 2);
   EXPECT_EQ(check({"--pg-version", "abc", migration("0001_create_tables.sql")}).code, 2);
+  EXPECT_EQ(check({std::string(SG_SOURCE_DIR) + "/tests/policy/migrations"}).code, 2);  // a directory
   auto r = check({"/nonexistent/file.sql"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("/nonexistent/file.sql: error: cannot read file"), std::string::npos) << r.err;
