@@ -51,6 +51,9 @@ struct BatchDecision {
   bool enforced = true;                       // false in observe mode: forward and log only
   bool fast_path = false;                     // the pre-classifier proved it ordinary; nothing parsed
   std::optional<SyntaxError> syntax_error;    // the grammar rejected the text
+  /// Whether lock_timeout is set once the message has run (SET/RESET lock_timeout in it), so the
+  /// proxy can keep SessionInfo::lock_timeout_set current. Equals the input on the fast path.
+  bool lock_timeout_set_after = false;
   /// Index of the first statement with the overall outcome, or -1 when all pass.
   int decisive_index() const {
     for (std::size_t i = 0; i < statements.size(); ++i)

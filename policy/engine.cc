@@ -223,7 +223,7 @@ struct Decider {
     for (const auto& f : d.findings)
       if (f.action == Outcome::rewrite || (scope && scope->action && f.action != Outcome::pass)) rewrite.push_back(f);
     std::string why_not;
-    PlanContext pc{&policy.thresholds, ctx.server_version_num};
+    PlanContext pc{&policy.thresholds, ctx.server_version_num, ctx.facts};
     auto plan = rewrite.empty() ? std::nullopt : planner.plan(d.statement, rewrite, pc, why_not);
     if (!plan) {
       d.outcome = Outcome::reject;
@@ -270,6 +270,7 @@ BatchDecision PolicyEngine::run(std::string_view sql, const SessionInfo& session
                                 bool script) const {
   BatchDecision out;
   out.enforced = policy_.mode == config::PolicyMode::enforce;
+  out.lock_timeout_set_after = session.lock_timeout_set;
   if (!script && !might_change_schema(sql)) {
     out.fast_path = true;
     return out;
@@ -307,6 +308,7 @@ BatchDecision PolicyEngine::run(std::string_view sql, const SessionInfo& session
     ctx.implicit_transaction = !script && tree->n_stmts > 1;
     for (std::size_t i = 0; i < tree->n_stmts; ++i)
       judge(tree->stmts[i]->stmt, parsed.batch->text(), parsed.batch->span(i), i);
+    out.lock_timeout_set_after = ctx.lock_timeout_set;
     return out;
   }
 
@@ -356,6 +358,7 @@ BatchDecision PolicyEngine::run(std::string_view sql, const SessionInfo& session
     }
     add(std::move(d));
   }
+  out.lock_timeout_set_after = ctx.lock_timeout_set;
   return out;
 }
 

@@ -63,6 +63,8 @@ class CatalogFacts {
   virtual std::optional<Volatility> function_volatility(std::string_view function) const = 0;
   /// The schema an unqualified relation name resolves to under the session's search_path.
   virtual std::optional<std::string> resolve_schema(std::string_view relation) const = 0;
+  /// Whether the table is partitioned (CREATE INDEX CONCURRENTLY cannot run on the parent); nullopt when unknown.
+  virtual std::optional<bool> is_partitioned(const QualifiedName&) const { return std::nullopt; }
   /// True when every table must be treated as large, even one created earlier in the same batch.
   virtual bool assume_large_tables() const { return false; }
 };

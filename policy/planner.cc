@@ -82,6 +82,12 @@ std::optional<std::string> deparse_alter(const PgQuery__Node* stmt, const PgQuer
 
 std::optional<Plan> plan_index(const Statement& s, const PlanContext& ctx, std::string& why_not) {
   const auto* orig = s.node->index_stmt;
+  if (ctx.facts && orig->relation &&
+      ctx.facts->is_partitioned(tree::qname(orig->relation)).value_or(false)) {
+    why_not = "CREATE INDEX CONCURRENTLY does not work on a partitioned table: create it ON ONLY the parent, "
+              "concurrently on each partition, then ALTER INDEX … ATTACH PARTITION";
+    return std::nullopt;
+  }
   PgQuery__IndexStmt copy = *orig;
   copy.concurrent = 1;
   std::vector<std::string> cols;

@@ -5,6 +5,7 @@
 
 #include "config/policy_model.h"
 #include "policy/decision.h"
+#include "policy/facts.h"
 #include "policy/plan.h"
 #include "policy/statement.h"
 
@@ -14,6 +15,7 @@ namespace schemagate::policy {
 struct PlanContext {
   const config::PolicyThresholds* thresholds = nullptr;
   int server_version_num = 150000;
+  const CatalogFacts* facts = nullptr;  // optional: lets plans avoid what the live schema rules out
 };
 
 /// Turns a statement that a rule wants rewritten into a phased plan. Implementations are pure.

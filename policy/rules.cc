@@ -405,7 +405,10 @@ std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx) {
   switch (n->node_case) {
     case PG_QUERY__NODE__NODE_INDEX_STMT: {
       const auto* i = n->index_stmt;
-      if (!i->concurrent && first && !ctx.is_small(*first))
+      // CREATE INDEX ON ONLY a partitioned parent builds nothing (the parent has no storage).
+      const bool parent_only = i->relation && !i->relation->inh && ctx.facts &&
+                               ctx.facts->is_partitioned(tree::qname(i->relation)).value_or(false);
+      if (!i->concurrent && first && !parent_only && !ctx.is_small(*first))
         e.add("require_concurrent_index", "CREATE INDEX on " + first->display() + " blocks writes while it builds",
               "SHARE lock on " + first->display() + " for the whole build (" + size_note(*first, ctx) + ")");
       const auto* th = ctx.thresholds;

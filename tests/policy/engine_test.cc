@@ -103,6 +103,29 @@ TEST(Engine, CatalogFactsAvoidFalsePositives) {
             Outcome::pass);
 }
 
+TEST(Engine, PartitionedTableIndexCannotBeBuiltConcurrently) {
+  PolicyEngine engine{config::Policy{}};
+  FakeFacts facts;
+  facts.partitioned["measurements"] = true;
+  const auto d = engine.evaluate("CREATE INDEX m_idx ON measurements (at)", guarded(), &facts);
+  ASSERT_EQ(d.statements.size(), 1u);
+  EXPECT_EQ(d.outcome, Outcome::reject);
+  EXPECT_NE(d.statements[0].message.find("ON ONLY the parent"), std::string::npos) << d.statements[0].message;
+  // ON ONLY the parent builds nothing (the parent has no storage): allowed as is.
+  EXPECT_EQ(engine.evaluate("CREATE INDEX m_idx ON ONLY measurements (at)", guarded(), &facts).outcome, Outcome::pass);
+}
+
+TEST(Engine, ReportsLockTimeoutStateAfterTheMessage) {
+  PolicyEngine engine{config::Policy{}};
+  SessionInfo s;
+  EXPECT_TRUE(engine.evaluate("SET lock_timeout = '3s'", s, nullptr).lock_timeout_set_after);
+  EXPECT_FALSE(engine.evaluate("SELECT 1", s, nullptr).lock_timeout_set_after);
+  s.lock_timeout_set = true;
+  EXPECT_TRUE(engine.evaluate("SELECT 1", s, nullptr).lock_timeout_set_after);
+  EXPECT_FALSE(engine.evaluate("RESET lock_timeout", s, nullptr).lock_timeout_set_after);
+  EXPECT_FALSE(engine.evaluate("SET lock_timeout TO 0", s, nullptr).lock_timeout_set_after);
+}
+
 TEST(Engine, ServerVersionComesFromSessionThenFacts) {
   PolicyEngine engine{config::Policy{}};
   FakeFacts facts;

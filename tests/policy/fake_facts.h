@@ -17,6 +17,7 @@ class FakeFacts final : public CatalogFacts {
   std::map<std::string, std::string> column_types;           // "table.column" → format_type()
   std::map<std::string, Volatility> volatility;
   std::map<std::string, std::string> search_path;            // relation → schema
+  std::map<std::string, bool> partitioned;
 
   static std::string key(const QualifiedName& q) { return q.schema.empty() ? q.name : q.schema + "." + q.name; }
   int server_version_num() const override { return version; }
@@ -42,6 +43,11 @@ class FakeFacts final : public CatalogFacts {
   std::optional<Volatility> function_volatility(std::string_view f) const override {
     auto it = volatility.find(std::string(f));
     if (it == volatility.end()) return std::nullopt;
+    return it->second;
+  }
+  std::optional<bool> is_partitioned(const QualifiedName& t) const override {
+    auto it = partitioned.find(key(t));
+    if (it == partitioned.end()) return std::nullopt;
     return it->second;
   }
   std::optional<std::string> resolve_schema(std::string_view rel) const override {
