@@ -108,9 +108,7 @@ awaitable<bool> Session::write_client(std::span<const std::byte> bytes) {
   // Two coroutines may write to the client (server pump, and the client pump when it answers
   // a request itself); writes must not interleave.
   while (client_writing_) {
-    error_code ec;
-    event_.expires_at(net::steady_timer::time_point::max());
-    co_await event_.async_wait(net::redirect_error(use_awaitable, ec));
+    co_await wait_event();
     if (closed_) co_return false;
   }
   client_writing_ = true;
@@ -134,7 +132,9 @@ awaitable<void> Session::send_fatal(const char* sqlstate, std::string message) {
   co_await client_.write_all(net::buffer(out), ec);
 }
 
-void Session::notify() { event_.cancel(); }
+void Session::notify() {
+  if (waiters_ > 0) event_.cancel();
+}
 
 // ---------------------------------------------------------------------------- startup
 

@@ -56,14 +56,27 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> read_server_frame(protocol::Frame& out, std::size_t& consumed);
 
   // ready
+  /// What scan_client found: how many bytes at the front of cbuf_ to forward, and what next.
+  struct ClientScan {
+    std::size_t forward = 0;
+    enum { read_more, slow, terminate, error } next = read_more;
+  };
+  /// What scan_server found: [begin, end) of sbuf_ goes to the client.
+  struct ServerScan {
+    std::size_t begin = 0, end = 0;
+    bool ok = true;
+  };
   awaitable<void> client_pump();
   awaitable<void> server_pump();
-  awaitable<bool> process_client_bytes();
-  awaitable<bool> process_server_bytes();
-  awaitable<bool> handle_request(std::size_t request_begin);
+  ClientScan scan_client();
+  ServerScan scan_server();
+  enum class SlowResult { stop, rescan, read };
+  awaitable<SlowResult> slow_client_path();
   awaitable<bool> respond(Respond r, char terminator);
   awaitable<void> wait_for_server_idle();
+  awaitable<void> wait_event();
   void on_ready_for_query(char status);
+  void expect_ready_for_query(char terminator);
 
   // output
   awaitable<bool> write_client(std::span<const std::byte> bytes);
@@ -90,6 +103,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint32_t proxy_pid_ = 0;     // key handed to the client, 0 until BackendKeyData
 
   ClientRequest request_;
+  Verdict pending_verdict_;        // for the request scan_client handed to the slow path
+  std::error_code client_error_;   // why scan_client gave up on the client's bytes
+  int waiters_ = 0;                // coroutines waiting on event_
   // ReadyForQuery bookkeeping: each forwarded Query/Sync/FunctionCall expects one 'Z'.
   boost::circular_buffer<char> expected_z_;
   bool server_copy_in_ = false;    // server sent CopyInResponse/CopyBothResponse

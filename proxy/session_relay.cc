@@ -1,11 +1,15 @@
 // Session, ready state: the two pumps that move bytes once authentication is done.
 //
 // client_pump: frames client bytes into requests (ClientRequest). CopyData is streamed as it
-//   arrives; everything else is held until the request is complete, then either forwarded
-//   as one byte range (the common case: no copy, no re-encoding) or handed to the
-//   interceptor when it carries SQL.
+//   arrives; everything else is held until the request is complete, then forwarded as one
+//   byte range (no copy, no re-encoding), or — when the interceptor wants something else —
+//   handled by the slow path.
 // server_pump: forwards server bytes by range. Only ReadyForQuery, ParameterStatus,
-//   ErrorResponse and the Copy*Response messages are looked at, to track state.
+//   ErrorResponse and Copy{In,Both}Response are looked at, to track state.
+//
+// The fast path allocates nothing: scanning and deciding are plain functions, and each pump
+// co_awaits one socket operation at a time (Asio recycles that operation's frame). Nested
+// coroutines are kept for the rare paths (answers written by the proxy, drain, errors).
 #include <spdlog/spdlog.h>
 
 #include "policy/plan.h"
@@ -21,6 +25,12 @@ using protocol::DecodeStatus;
 
 namespace {
 constexpr std::size_t kMinReadBytes = 4096;
+
+bool produces_ready_for_query(char terminator, bool server_copy_in) {
+  // The server ignores Sync while in copy-in mode, so those produce no ReadyForQuery.
+  return terminator == tag::kQuery || terminator == tag::kFunctionCall ||
+         (terminator == tag::kSync && !server_copy_in);
+}
 }  // namespace
 
 bool Session::idle_for_drain() const {
@@ -30,11 +40,7 @@ bool Session::idle_for_drain() const {
 
 void Session::drain() {
   draining_ = true;
-  if (phase_ != Phase::ready) {
-    abort("57P01", "terminating connection due to administrator command");
-    return;
-  }
-  if (idle_for_drain()) abort("57P01", "terminating connection due to administrator command");
+  if (phase_ != Phase::ready || idle_for_drain()) abort("57P01", "terminating connection due to administrator command");
 }
 
 void Session::abort_if_idle(const char* sqlstate, const char* message) {
@@ -48,11 +54,94 @@ void Session::on_ready_for_query(char status) {
   notify();
 }
 
+void Session::expect_ready_for_query(char terminator) {
+  if (!produces_ready_for_query(terminator, server_copy_in_)) return;
+  if (expected_z_.full()) expected_z_.set_capacity(expected_z_.capacity() * 2);
+  expected_z_.push_back(terminator);
+}
+
 // ---------------------------------------------------------------------------- client → server
+
+Session::ClientScan Session::scan_client() {
+  // cbuf_ layout: [0, forward) decided, to be written to the server | [forward, pos) frames of
+  // the request being assembled | [pos, size) not framed yet.
+  ClientScan out;
+  std::size_t pos = out.forward + request_.size();
+  for (;;) {
+    if (discard_until_sync_) {
+      out.next = ClientScan::slow;  // rare: handled frame by frame in slow_client_path
+      return out;
+    }
+    const bool holding = !request_.empty();
+    const auto r = cdec_.next(cbuf_.span(pos), [holding](char t) { return holding || t != tag::kCopyData; });
+    if (r.status == DecodeStatus::need_more) {
+      cbuf_.reserve_total(pos + r.needed);
+      out.next = ClientScan::read_more;
+      return out;
+    }
+    if (r.status == DecodeStatus::error) {
+      ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("[{}] invalid message from client {}: {}", state_.id, state_.client_addr, r.error.message());
+      client_error_ = r.error;
+      out.next = ClientScan::error;
+      return out;
+    }
+    pos += r.consumed;
+    if (r.status == DecodeStatus::passthrough) {  // streamed CopyData
+      out.forward = pos;
+      continue;
+    }
+    request_.add(r.tag, r.consumed);
+    if (!ClientRequest::ends_request(r.tag)) continue;
+    const char terminator = request_.terminator();
+    if (request_.needs_inspection()) {
+      const auto bytes = cbuf_.span(out.forward).first(request_.size());
+      pending_verdict_ = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_);
+      const auto* fwd = std::get_if<Forward>(&pending_verdict_);
+      if (fwd == nullptr || !fwd->notices.empty()) {
+        out.next = ClientScan::slow;  // the request stays at [forward, pos) for the slow path
+        return out;
+      }
+    }
+    if (terminator == tag::kCopyDone || terminator == tag::kCopyFail) server_copy_in_ = false;
+    expect_ready_for_query(terminator);
+    request_.clear();
+    out.forward = pos;
+    if (terminator == tag::kTerminate) {
+      out.next = ClientScan::terminate;
+      return out;
+    }
+  }
+}
 
 awaitable<void> Session::client_pump() {
   for (;;) {
-    if (!co_await process_client_bytes()) co_return;
+    const auto scan = scan_client();
+    if (scan.forward > 0) {
+      error_code ec;
+      co_await server_.write_all(net::buffer(cbuf_.data(), scan.forward), ec);
+      if (ec) co_return;
+      cbuf_.consume(scan.forward);
+    }
+    switch (scan.next) {
+      case ClientScan::read_more:
+        break;
+      case ClientScan::slow: {
+        const auto next = co_await slow_client_path();
+        if (next == SlowResult::stop) co_return;
+        if (next == SlowResult::rescan) continue;
+        break;  // read more
+      }
+      case ClientScan::terminate:
+        co_return;
+      case ClientScan::error:
+        co_await send_fatal("08P01", "invalid frontend message: " + client_error_.message());
+        co_return;
+    }
+    if (draining_ && idle_for_drain()) {
+      abort("57P01", "terminating connection due to administrator command");
+      co_return;
+    }
     auto space = cbuf_.prepare(kMinReadBytes);
     error_code ec;
     const auto n = co_await client_.read_some(net::buffer(space.data(), space.size()), ec);
@@ -65,36 +154,19 @@ awaitable<void> Session::client_pump() {
   }
 }
 
-awaitable<bool> Session::process_client_bytes() {
-  // cbuf_ layout: [0, begin) decided and to be forwarded | [begin, pos) frames of the request
-  // being assembled | [pos, size) not framed yet.
-  std::size_t begin = 0;
-  std::size_t pos = request_.size();
-  for (;;) {
-    const bool holding = !request_.empty() || discard_until_sync_;
-    const auto r = cdec_.next(cbuf_.span(pos), [holding](char t) { return holding || t != tag::kCopyData; });
-    if (r.status == DecodeStatus::need_more) {
-      cbuf_.reserve_total(pos + r.needed);
-      break;
-    }
-    if (r.status == DecodeStatus::error) {
-      ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("[{}] invalid message from client {}: {}", state_.id, state_.client_addr, r.error.message());
-      if (begin > 0 && !co_await write_server(cbuf_.span().first(begin))) co_return false;
-      co_await send_fatal("08P01", "invalid frontend message: " + r.error.message());
-      co_return false;
-    }
-    if (r.status == DecodeStatus::passthrough) {  // streamed CopyData: forward as it comes
-      pos += r.consumed;
-      begin = pos;
-      continue;
-    }
-    if (discard_until_sync_) {  // skipping the rest of a request we already answered
-      if (begin > 0) {
-        if (!co_await write_server(cbuf_.span().first(begin))) co_return false;
-        cbuf_.consume(begin);
-        pos -= begin;
-        begin = 0;
+awaitable<Session::SlowResult> Session::slow_client_path() {
+  if (discard_until_sync_) {
+    // Skipping the rest of a request the proxy already answered (it ended with Flush): drop
+    // frames up to the client's Sync, which gets the ReadyForQuery.
+    for (;;) {
+      const auto r = cdec_.next(cbuf_.span(), [](char) { return true; });
+      if (r.status == DecodeStatus::need_more) {
+        cbuf_.reserve_total(r.needed);
+        co_return SlowResult::read;  // read more, then come back here
+      }
+      if (r.status == DecodeStatus::error) {
+        co_await send_fatal("08P01", "invalid frontend message: " + r.error.message());
+        co_return SlowResult::stop;
       }
       cbuf_.consume(r.consumed);
       if (r.tag == tag::kSync) {
@@ -102,77 +174,29 @@ awaitable<bool> Session::process_client_bytes() {
         co_await wait_for_server_idle();
         scratch_.clear();
         protocol::write_ready_for_query(scratch_, state_.tx_status);
-        if (!co_await write_client(scratch_)) co_return false;
+        const bool ok = co_await write_client(scratch_);
+        co_return ok ? SlowResult::rescan : SlowResult::stop;
       }
-      continue;
+      if (r.tag == tag::kTerminate) co_return SlowResult::stop;
     }
-    request_.add(r.tag, r.consumed);
-    pos += r.consumed;
-    if (!ClientRequest::ends_request(r.tag)) continue;
-    // A complete request sits at [begin, pos).
-    if (!request_.needs_inspection()) {
-      // Bookkeeping for the ReadyForQuery this request will produce. The server ignores Sync
-      // while in copy-in mode, so those do not count.
-      const char t = request_.terminator();
-      if (t == tag::kQuery || t == tag::kFunctionCall || (t == tag::kSync && !server_copy_in_)) {
-        if (expected_z_.full()) expected_z_.set_capacity(expected_z_.capacity() * 2);
-        expected_z_.push_back(t);
-      }
-      if (t == tag::kCopyDone || t == tag::kCopyFail) server_copy_in_ = false;
-      if (t == tag::kTerminate) {
-        if (!co_await write_server(cbuf_.span().first(pos))) co_return false;
-        co_return false;
-      }
-      request_.clear();
-      begin = pos;
-      continue;
-    }
-    // The request carries SQL: forward what was decided before it, then let the interceptor judge.
-    if (begin > 0) {
-      if (!co_await write_server(cbuf_.span().first(begin))) co_return false;
-      cbuf_.consume(begin);
-      pos -= begin;
-      begin = 0;
-    }
-    if (!co_await handle_request(0)) co_return false;
-    // handle_request consumed or forwarded the request bytes.
-    pos = 0;
-    begin = 0;
-    if (closed_) co_return false;
   }
-  if (begin > 0) {
-    if (!co_await write_server(cbuf_.span().first(begin))) co_return false;
-    cbuf_.consume(begin);
-  }
-  if (draining_ && idle_for_drain()) {
-    abort("57P01", "terminating connection due to administrator command");
-    co_return false;
-  }
-  co_return true;
-}
-
-awaitable<bool> Session::handle_request(std::size_t request_begin) {
-  const auto bytes = cbuf_.span(request_begin).first(request_.size());
-  Verdict verdict = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_);
+  // A complete request sits at the start of cbuf_ with the interceptor's verdict pending.
+  Verdict verdict = std::move(pending_verdict_);
+  pending_verdict_ = Forward{};
   const char terminator = request_.terminator();
+  const std::size_t size = request_.size();
   if (auto* fwd = std::get_if<Forward>(&verdict)) {
-    if (!fwd->notices.empty()) {  // policy warnings go out before the statement's own replies
-      co_await wait_for_server_idle();
-      if (!co_await write_client(fwd->notices)) co_return false;
-    }
-    if (terminator == tag::kQuery || terminator == tag::kFunctionCall ||
-        (terminator == tag::kSync && !server_copy_in_)) {
-      if (expected_z_.full()) expected_z_.set_capacity(expected_z_.capacity() * 2);
-      expected_z_.push_back(terminator);
-    }
-    const bool ok = co_await write_server(bytes);
-    const bool terminate = terminator == tag::kTerminate;
-    cbuf_.consume(request_begin + request_.size());
+    // Policy warnings go out before the statement's own replies.
+    co_await wait_for_server_idle();
+    if (!co_await write_client(fwd->notices)) co_return SlowResult::stop;
+    expect_ready_for_query(terminator);
+    const bool ok = co_await write_server(cbuf_.span().first(size));
+    cbuf_.consume(size);
     request_.clear();
-    co_return ok && !terminate;
+    co_return ok && terminator != tag::kTerminate ? SlowResult::rescan : SlowResult::stop;
   }
   ctx_->stats->requests_intercepted.fetch_add(1, std::memory_order_relaxed);
-  cbuf_.consume(request_begin + request_.size());
+  cbuf_.consume(size);
   request_.clear();
   // (GCC 12 miscompiles `co_return co_await f(temporary)`: results go through locals.)
   Respond answer;
@@ -194,17 +218,21 @@ awaitable<bool> Session::handle_request(std::size_t request_begin) {
                            hold.summary);
   }
   const bool ok = co_await respond(std::move(answer), terminator);
-  co_return ok;
+  co_return ok ? SlowResult::rescan : SlowResult::stop;
 }
 
 awaitable<void> Session::wait_for_server_idle() {
   // Answers the proxy writes itself must come after every reply still owed for earlier
   // requests, so wait until the server has sent all outstanding ReadyForQuery messages.
-  while (!expected_z_.empty() && !closed_) {
-    error_code ec;
-    event_.expires_at(net::steady_timer::time_point::max());
-    co_await event_.async_wait(net::redirect_error(use_awaitable, ec));
-  }
+  while (!expected_z_.empty() && !closed_) co_await wait_event();
+}
+
+awaitable<void> Session::wait_event() {
+  ++waiters_;
+  error_code ec;
+  event_.expires_at(net::steady_timer::time_point::max());
+  co_await event_.async_wait(net::redirect_error(use_awaitable, ec));
+  --waiters_;
 }
 
 awaitable<bool> Session::respond(Respond r, char terminator) {
@@ -219,7 +247,7 @@ awaitable<bool> Session::respond(Respond r, char terminator) {
                           "DO $schemagate$BEGIN RAISE EXCEPTION 'schemagate: statement refused by the proxy'; "
                           "END$schemagate$");
     swallow_until_z_ = true;
-    expected_z_.push_back(tag::kQuery);
+    expect_ready_for_query(tag::kQuery);
     if (!co_await write_server(scratch_)) co_return false;
     co_await wait_for_server_idle();
     if (closed_) co_return false;
@@ -255,22 +283,45 @@ awaitable<void> Session::server_pump() {
       co_return;
     }
     sbuf_.commit(n);
-    if (!co_await process_server_bytes()) {
+    const auto scan = scan_server();
+    if (!scan.ok) {
       close_streams();
+      co_return;
+    }
+    if (!side_out_.empty()) {
+      if (!co_await write_client(side_out_)) co_return;
+    }
+    if (scan.end > scan.begin) {
+      if (client_writing_) {  // the client pump is writing an answer of its own: wait (rare)
+        if (!co_await write_client(sbuf_.span(scan.begin).first(scan.end - scan.begin))) co_return;
+      } else {
+        client_writing_ = true;
+        error_code wec;
+        co_await client_.write_all(net::buffer(sbuf_.data() + scan.begin, scan.end - scan.begin), wec);
+        client_writing_ = false;
+        notify();
+        if (wec) {
+          close_streams();
+          co_return;
+        }
+      }
+    }
+    sbuf_.consume(scan.end);
+    if (draining_ && idle_for_drain()) {
+      abort("57P01", "terminating connection due to administrator command");
       co_return;
     }
   }
 }
 
-awaitable<bool> Session::process_server_bytes() {
-  // sbuf_ layout: [0, begin) dropped (replies to the proxy's own statements) |
-  // [begin, pos) to forward | [pos, size) incomplete frame.
-  std::size_t begin = 0;
-  std::size_t pos = 0;
+Session::ServerScan Session::scan_server() {
+  // sbuf_ layout: [0, begin) dropped or copied to side_out_ | [begin, end) to forward |
+  // [end, size) incomplete frame.
+  ServerScan out;
   side_out_.clear();
   for (;;) {
     const bool swallow = swallow_until_z_;
-    const auto r = sdec_.next(sbuf_.span(pos), [swallow](char t) {
+    const auto r = sdec_.next(sbuf_.span(out.end), [swallow](char t) {
       switch (t) {
         case tag::kReadyForQuery:
         case tag::kParameterStatus:
@@ -283,21 +334,24 @@ awaitable<bool> Session::process_server_bytes() {
       }
     });
     if (r.status == DecodeStatus::need_more) {
-      sbuf_.reserve_total(pos + r.needed);
-      break;
+      sbuf_.reserve_total(out.end + r.needed);
+      return out;
     }
     if (r.status == DecodeStatus::error) {
       ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
       spdlog::error("[{}] invalid message from the database server: {}", state_.id, r.error.message());
-      co_return false;
+      out.ok = false;
+      return out;
     }
-    const auto* frame_bytes = sbuf_.data() + pos;
-    pos += r.consumed;
+    const std::byte* frame_bytes = sbuf_.data() + out.end;
+    out.end += r.consumed;
     if (r.status == DecodeStatus::passthrough) continue;
     if (swallow_until_z_) {
-      // Everything up to here that was meant for the client goes out first, in order.
-      side_out_.insert(side_out_.end(), static_cast<const std::byte*>(sbuf_.data() + begin), frame_bytes);
-      begin = pos;
+      // The reply to a statement the proxy injected: hidden from the client, except for
+      // asynchronous messages. Everything before it that was meant for the client goes first.
+      const std::byte* base = sbuf_.data();
+      side_out_.insert(side_out_.end(), base + out.begin, frame_bytes);
+      out.begin = out.end;
       if (r.tag == tag::kNotificationResponse || r.tag == tag::kParameterStatus)
         side_out_.insert(side_out_.end(), frame_bytes, frame_bytes + r.consumed);
       if (r.tag == tag::kReadyForQuery) {
@@ -313,8 +367,9 @@ awaitable<bool> Session::process_server_bytes() {
       case tag::kParameterStatus: {
         protocol::ParameterStatus ps;
         if (!protocol::parse_parameter_status(r.frame, ps)) {
-          auto& v = state_.parameters[std::string(ps.name)];
-          v.assign(ps.value);
+          auto it = state_.parameters.find(ps.name);
+          if (it == state_.parameters.end()) it = state_.parameters.emplace(std::string(ps.name), std::string()).first;
+          it->second.assign(ps.value);
           if (ps.name == "application_name") state_.application_name = ps.value;
         }
         break;
@@ -333,14 +388,6 @@ awaitable<bool> Session::process_server_bytes() {
         break;
     }
   }
-  if (!side_out_.empty() && !co_await write_client(side_out_)) co_return false;
-  if (pos > begin && !co_await write_client(sbuf_.span(begin).first(pos - begin))) co_return false;
-  sbuf_.consume(pos);
-  if (draining_ && idle_for_drain()) {
-    abort("57P01", "terminating connection due to administrator command");
-    co_return false;
-  }
-  co_return true;
 }
 
 }  // namespace schemagate::proxy

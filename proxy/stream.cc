@@ -21,18 +21,6 @@ awaitable<error_code> Stream::upgrade_as_client(ssl::context& ctx, bool verify_p
   co_return ec;
 }
 
-awaitable<std::size_t> Stream::read_some(net::mutable_buffer b, error_code& ec) {
-  std::size_t n = 0;
-  if (tls_) n = co_await tls_->async_read_some(b, net::redirect_error(use_awaitable, ec));
-  else n = co_await socket_.async_read_some(b, net::redirect_error(use_awaitable, ec));
-  co_return n;
-}
-
-awaitable<void> Stream::write_all(net::const_buffer b, error_code& ec) {
-  if (tls_) co_await net::async_write(*tls_, b, net::redirect_error(use_awaitable, ec));
-  else co_await net::async_write(socket_, b, net::redirect_error(use_awaitable, ec));
-}
-
 void Stream::close() {
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);

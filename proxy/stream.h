@@ -22,8 +22,16 @@ class Stream {
   awaitable<error_code> upgrade_as_client(ssl::context& ctx, bool verify_peer, std::string verify_name,
                                           std::string sni);
 
-  awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec);
-  awaitable<void> write_all(net::const_buffer b, error_code& ec);
+  // Not coroutines themselves: they return the socket operation's own awaitable, so a pump
+  // that co_awaits them costs one Asio frame per operation (which Asio recycles).
+  awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) {
+    auto token = net::redirect_error(use_awaitable, ec);
+    return tls_ ? tls_->async_read_some(b, token) : socket_.async_read_some(b, token);
+  }
+  awaitable<std::size_t> write_all(net::const_buffer b, error_code& ec) {
+    auto token = net::redirect_error(use_awaitable, ec);
+    return tls_ ? net::async_write(*tls_, b, token) : net::async_write(socket_, b, token);
+  }
 
   /// Closes the socket (wakes any pending read or write with an error).
   void close();
