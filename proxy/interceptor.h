@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -18,6 +19,8 @@ namespace schemagate::proxy {
 /// messages for the client, if any).
 struct Forward {
   std::vector<std::byte> notices;
+  /// Set when the request changes the session's lock_timeout (SET/RESET lock_timeout).
+  std::optional<bool> lock_timeout_set;
 };
 /// Answer the client ourselves; the server never sees the request. `messages` are complete
 /// backend messages (ErrorResponse, NoticeResponse, ...); the session adds the ReadyForQuery

@@ -25,6 +25,7 @@ policy::SessionInfo session_info(const SessionState& s) {
   info.client_addr = s.client_addr;
   info.tx_status = s.tx_status;
   info.server_version_num = server_version_num(s.parameter("server_version"));
+  info.lock_timeout_set = s.lock_timeout_set;
   return info;
 }
 
@@ -51,6 +52,7 @@ PolicyInterceptor::PolicyInterceptor(std::shared_ptr<const policy::PolicyEngine>
 Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionState& session) const {
   Verdict verdict = Forward{};
   std::vector<std::byte> notices;
+  std::optional<bool> lock_timeout_set;
   for (std::size_t i = 0; i < request.frame_count(); ++i) {
     const auto f = request.frame(i);
     std::string_view sql;
@@ -68,6 +70,7 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
     if (!policy::might_change_schema(sql)) continue;  // the hot path: ordinary DML
 
     const auto batch = engine_->evaluate(sql, session_info(session), nullptr);
+    if (batch.lock_timeout_set_after != session.lock_timeout_set) lock_timeout_set = batch.lock_timeout_set_after;
     if (batch.outcome == Outcome::pass) continue;
     const int at = batch.decisive_index();
     if (at < 0) continue;
@@ -101,7 +104,10 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
         break;
     }
   }
-  if (auto* fwd = std::get_if<Forward>(&verdict)) fwd->notices = std::move(notices);
+  if (auto* fwd = std::get_if<Forward>(&verdict)) {
+    fwd->notices = std::move(notices);
+    fwd->lock_timeout_set = lock_timeout_set;
+  }
   return verdict;
 }
 

@@ -98,6 +98,7 @@ Session::ClientScan Session::scan_client() {
       const auto bytes = cbuf_.span(out.forward).first(request_.size());
       pending_verdict_ = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_);
       const auto* fwd = std::get_if<Forward>(&pending_verdict_);
+      if (fwd != nullptr && fwd->lock_timeout_set) state_.lock_timeout_set = *fwd->lock_timeout_set;
       if (fwd == nullptr || !fwd->notices.empty()) {
         out.next = ClientScan::slow;  // the request stays at [forward, pos) for the slow path
         return out;

@@ -21,6 +21,7 @@ struct SessionState {
   std::string database;
   std::string application_name;  // from startup; updated by ParameterStatus
   char tx_status = 'I';          // from the latest ReadyForQuery: I idle, T in block, E failed block
+  bool lock_timeout_set = false;  // the client ran SET lock_timeout (tracked from its statements)
   std::map<std::string, std::string, std::less<>> parameters;  // server_version, TimeZone, ...
 
   /// A ParameterStatus value, empty if the server never reported it.

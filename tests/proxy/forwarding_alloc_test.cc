@@ -9,11 +9,9 @@
 #include <new>
 #include <thread>
 
-#include "config/model.h"
 #include "policy/engine.h"
-#include "proxy/interceptor.h"
 #include "proxy/policy_interceptor.h"
-#include "proxy/server.h"
+#include "tests/proxy/in_process_proxy.h"
 #include "tests/support/pg_cluster.h"
 
 namespace {
@@ -40,26 +38,17 @@ enum class Interception { forward_all, policy };
 class ForwardingAllocations : public ::testing::TestWithParam<Interception> {
  protected:
   void SetUp() override {
-    if (server_) return;
-    pg_ = testing::PgCluster::start();
-    auto cfg = std::make_shared<config::Config>();
-    cfg->listen.port = 0;
-    cfg->upstream.port = static_cast<std::uint16_t>(pg_->port());
-    cfg->upstream.tls.mode = config::UpstreamTlsMode::disable;
+    pg_ = schemagate::testing::PgCluster::start();
     std::shared_ptr<const Interceptor> interceptor;
     if (GetParam() == Interception::policy)
       interceptor = std::make_shared<PolicyInterceptor>(std::make_shared<const policy::PolicyEngine>(config::Policy{}));
     else
       interceptor = std::make_shared<ForwardAll>();
-    server_ = std::make_unique<Server>(cfg, interceptor);
-    std::string error;
-    ASSERT_TRUE(server_->start(error)) << error;
-    thread_ = std::thread([] { server_->run(false); });
+    proxy_ = std::make_unique<testing::InProcessProxy>(pg_->port(), interceptor);
+    ASSERT_TRUE(proxy_->ok()) << proxy_->error();
   }
-  static void TearDownTestSuite() {
-    if (server_) server_->shutdown();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
+  void TearDown() override {
+    proxy_.reset();
     pg_.reset();
   }
 
@@ -72,15 +61,12 @@ class ForwardingAllocations : public ::testing::TestWithParam<Interception> {
     return double(g_allocations.load() - before) / rounds;
   }
 
-  static inline std::unique_ptr<testing::PgCluster> pg_;
-  static inline std::unique_ptr<Server> server_;
-  static inline std::thread thread_;
+  std::unique_ptr<schemagate::testing::PgCluster> pg_;
+  std::unique_ptr<testing::InProcessProxy> proxy_;
 };
 
 TEST_P(ForwardingAllocations, SimpleAndExtendedQueriesDoNotAllocatePerMessage) {
-  const std::string conninfo =
-      "host=127.0.0.1 port=" + std::to_string(server_->port()) + " user=postgres dbname=postgres sslmode=disable";
-  PGconn* conn = PQconnectdb(conninfo.c_str());
+  PGconn* conn = PQconnectdb(proxy_->conninfo().c_str());
   ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
   PQclear(PQprepare(conn, "q", "SELECT $1::int + 1", 1, nullptr));
 
@@ -105,7 +91,6 @@ TEST_P(ForwardingAllocations, SimpleAndExtendedQueriesDoNotAllocatePerMessage) {
   EXPECT_LT(extended, 0.01);
   EXPECT_LT(simple, 0.01);
   EXPECT_LT(prepared, 0.01);
-  TearDownTestSuite();  // each parameter gets its own proxy
 }
 
 INSTANTIATE_TEST_SUITE_P(Interceptors, ForwardingAllocations,

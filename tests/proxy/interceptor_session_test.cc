@@ -6,10 +6,8 @@
 #include <string_view>
 #include <thread>
 
-#include "config/model.h"
 #include "protocol/frontend.h"
-#include "proxy/interceptor.h"
-#include "proxy/server.h"
+#include "tests/proxy/in_process_proxy.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/pq.h"
 #include "tests/support/raw_client.h"
@@ -17,10 +15,10 @@
 namespace schemagate::proxy {
 namespace {
 
-using testing::PgCluster;
-using testing::pq_connect_ok;
-using testing::RawClient;
-namespace wire = testing::wire;
+using schemagate::testing::PgCluster;
+using schemagate::testing::pq_connect_ok;
+using schemagate::testing::RawClient;
+namespace wire = schemagate::testing::wire;
 
 /// Refuses every request whose SQL mentions "forbidden"; forwards everything else.
 class RefuseForbidden final : public Interceptor {
@@ -42,28 +40,17 @@ class InterceptorSession : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     pg_ = PgCluster::start();
-    auto cfg = std::make_shared<config::Config>();
-    cfg->listen.port = 0;  // any free port
-    cfg->upstream.port = static_cast<std::uint16_t>(pg_->port());
-    cfg->upstream.tls.mode = config::UpstreamTlsMode::disable;
-    server_ = std::make_unique<Server>(cfg, std::make_shared<RefuseForbidden>());
-    std::string error;
-    ASSERT_TRUE(server_->start(error)) << error;
-    thread_ = std::thread([] { server_->run(false); });
+    proxy_ = std::make_unique<testing::InProcessProxy>(pg_->port(), std::make_shared<RefuseForbidden>());
+    ASSERT_TRUE(proxy_->ok()) << proxy_->error();
   }
   static void TearDownTestSuite() {
-    if (server_) server_->shutdown();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
+    proxy_.reset();
     pg_.reset();
   }
-  static std::string conninfo() {
-    return "host=127.0.0.1 port=" + std::to_string(server_->port()) + " user=postgres dbname=postgres sslmode=disable";
-  }
+  static std::string conninfo() { return proxy_->conninfo(); }
 
   static inline std::unique_ptr<PgCluster> pg_;
-  static inline std::unique_ptr<Server> server_;
-  static inline std::thread thread_;
+  static inline std::unique_ptr<testing::InProcessProxy> proxy_;
 };
 
 TEST_F(InterceptorSession, RefusedSimpleQueryLeavesTheSessionUsable) {
@@ -134,7 +121,7 @@ TEST_F(InterceptorSession, RefusalInsideATransactionAbortsIt) {
 // After a Flush-terminated request is refused, the rest of that request (up to Sync) is
 // skipped, and the Sync gets the ReadyForQuery.
 TEST_F(InterceptorSession, FlushTerminatedRefusalSkipsToSync) {
-  auto c = RawClient::connect(static_cast<int>(server_->port()));
+  auto c = RawClient::connect(proxy_->port());
   c.startup();
   c.send(wire::message('P', std::string("\0SELECT 'forbidden'\0\0\0", 22)) + wire::message('H', ""));
   const auto err = c.read();
@@ -149,8 +136,8 @@ TEST_F(InterceptorSession, FlushTerminatedRefusalSkipsToSync) {
   EXPECT_EQ(rest[0].tag, 'Z');
   EXPECT_EQ(rest[0].body, "I");
   const auto ok = c.simple_query("SELECT 'still in sync'");
-  EXPECT_FALSE(testing::first_error(ok));
-  EXPECT_TRUE(testing::find_message(ok, 'D'));
+  EXPECT_FALSE(schemagate::testing::first_error(ok));
+  EXPECT_TRUE(schemagate::testing::find_message(ok, 'D'));
 }
 
 TEST_F(InterceptorSession, MultiStatementQueryIsJudgedWhole) {

@@ -1,0 +1,129 @@
+// The statement policy as a client sees it through the proxy, against a real PostgreSQL 15:
+// each outcome (pass, warn, rewrite, hold, reject), SQLSTATEs of class SG, session state the
+// policy reads (transaction status, lock_timeout), observe mode, and DDL lookalikes.
+#include <gtest/gtest.h>
+
+#include "policy/engine.h"
+#include "proxy/policy_interceptor.h"
+#include "tests/proxy/in_process_proxy.h"
+#include "tests/support/pg_cluster.h"
+#include "tests/support/pq.h"
+
+namespace schemagate::proxy {
+namespace {
+
+using schemagate::testing::PgCluster;
+using schemagate::testing::pq_connect_ok;
+
+std::shared_ptr<const Interceptor> policy_from(const std::string& yaml) {
+  auto loaded = policy::load_policy_text(yaml);
+  EXPECT_TRUE(loaded.ok()) << loaded.error_text("policy");
+  return std::make_shared<PolicyInterceptor>(std::make_shared<const policy::PolicyEngine>(std::move(loaded.policy)));
+}
+
+/// Collects the NOTICE/WARNING texts a connection receives.
+void collect_notices(void* arg, const PGresult* res) {
+  static_cast<std::vector<std::string>*>(arg)->emplace_back(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+}
+
+class PolicySession : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pg_ = PgCluster::start();
+    enforce_ = std::make_unique<testing::InProcessProxy>(pg_->port(), policy_from(R"(
+mode: enforce
+rules:
+  drop_table: reject
+  drop_column: hold
+  require_concurrent_index: rewrite
+  require_lock_timeout: warn
+)"));
+    observe_ = std::make_unique<testing::InProcessProxy>(pg_->port(), policy_from("mode: observe\nrules:\n  drop_table: reject\n"));
+    ASSERT_TRUE(enforce_->ok() && observe_->ok());
+    direct_ = pq_connect_ok(pg_->conninfo());
+  }
+  static void TearDownTestSuite() {
+    direct_.reset();
+    enforce_.reset();
+    observe_.reset();
+    pg_.reset();
+  }
+  void SetUp() override {
+    ASSERT_TRUE(direct_.exec("DROP TABLE IF EXISTS orders; CREATE TABLE orders(id int PRIMARY KEY, note text)").ok);
+  }
+  static bool exists(const std::string& regclass) {
+    return direct_.scalar("SELECT to_regclass('" + regclass + "') IS NOT NULL") == "t";
+  }
+
+  static inline std::unique_ptr<PgCluster> pg_;
+  static inline std::unique_ptr<testing::InProcessProxy> enforce_, observe_;
+  static inline schemagate::testing::PgConn direct_;
+};
+
+TEST_F(PolicySession, RejectedDdlNeverReachesTheServer) {
+  auto c = pq_connect_ok(enforce_->conninfo());
+  const auto r = c.exec("DROP TABLE orders");
+  EXPECT_EQ(r.sqlstate, "SG001");
+  EXPECT_NE(r.message.find("drop_table"), std::string::npos) << r.message;
+  EXPECT_TRUE(exists("orders"));
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM orders"), "0");  // the session is still usable
+}
+
+TEST_F(PolicySession, RewriteIsRefusedWithThePhasesToRun) {
+  auto c = pq_connect_ok(enforce_->conninfo());
+  PGresult* res = PQexec(c.get(), "CREATE INDEX orders_note_idx ON orders (note)");
+  ASSERT_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
+  EXPECT_STREQ(PQresultErrorField(res, PG_DIAG_SQLSTATE), "SG001");
+  const std::string hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+  PQclear(res);
+  EXPECT_NE(hint.find("CREATE INDEX CONCURRENTLY orders_note_idx ON orders"), std::string::npos) << hint;
+  EXPECT_FALSE(exists("orders_note_idx"));
+  // The safe form the hint names is allowed.
+  EXPECT_TRUE(c.exec("CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note)").ok);
+  EXPECT_TRUE(exists("orders_note_idx"));
+}
+
+TEST_F(PolicySession, HeldStatementIsNotRunWithoutApproval) {
+  auto c = pq_connect_ok(enforce_->conninfo());
+  const auto r = c.exec("ALTER TABLE orders DROP COLUMN note");
+  EXPECT_EQ(r.sqlstate, "SG003");
+  EXPECT_EQ(direct_.scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders'"), "2");
+}
+
+TEST_F(PolicySession, ConcurrentlyInsideATransactionGetsSG005AndAbortsTheBlock) {
+  auto c = pq_connect_ok(enforce_->conninfo());
+  ASSERT_TRUE(c.exec("BEGIN").ok);
+  EXPECT_EQ(c.exec("CREATE INDEX CONCURRENTLY orders_id2 ON orders (id)").sqlstate, "SG005");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+  EXPECT_TRUE(c.exec("ROLLBACK").ok);
+}
+
+TEST_F(PolicySession, WarningArrivesAsNoticeAndTheStatementRuns) {
+  auto c = pq_connect_ok(enforce_->conninfo());
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notices, &notices);
+  ASSERT_TRUE(c.exec("ALTER TABLE orders ADD COLUMN a int").ok);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("require_lock_timeout"), std::string::npos) << notices[0];
+  // Once the session sets lock_timeout, the same kind of statement is not flagged.
+  notices.clear();
+  ASSERT_TRUE(c.exec("SET lock_timeout = '2s'").ok);
+  ASSERT_TRUE(c.exec("ALTER TABLE orders ADD COLUMN b int").ok);
+  EXPECT_TRUE(notices.empty()) << notices[0];
+}
+
+TEST_F(PolicySession, LookalikesAreOrdinaryQueries) {
+  auto c = pq_connect_ok(enforce_->conninfo());
+  EXPECT_EQ(c.scalar("SELECT 'DROP TABLE orders' /* DROP TABLE orders */"), "DROP TABLE orders");
+  EXPECT_EQ(c.scalar("SELECT $$DROP TABLE orders$$"), "DROP TABLE orders");
+  EXPECT_TRUE(exists("orders"));
+}
+
+TEST_F(PolicySession, ObserveModeForwardsWhatEnforceWouldStop) {
+  auto c = pq_connect_ok(observe_->conninfo());
+  EXPECT_TRUE(c.exec("DROP TABLE orders").ok);
+  EXPECT_FALSE(exists("orders"));
+}
+
+}  // namespace
+}  // namespace schemagate::proxy
