@@ -126,10 +126,15 @@ awaitable<bool> Session::write_server(std::span<const std::byte> bytes) {
 }
 
 awaitable<void> Session::send_fatal(const char* sqlstate, std::string message) {
+  // Never interleave with a write in progress: then the connection just closes.
+  if (client_writing_) co_return;
+  client_writing_ = true;
   std::vector<std::byte> out;
-  protocol::write_error_response(out, protocol::ErrorFields{"FATAL", sqlstate, message, {}, {}});
+  protocol::write_error_response(out, protocol::ErrorFields{"FATAL", sqlstate, std::move(message), {}, {}});
   error_code ec;
   co_await client_.write_all(net::buffer(out), ec);
+  client_writing_ = false;
+  notify();
 }
 
 void Session::notify() {
