@@ -46,6 +46,16 @@ TEST_F(Cancel, PqCancelStopsALongSleepQuickly) {
   EXPECT_EQ(c.scalar("SELECT 'still connected'"), "still connected");
 }
 
+TEST_F(Cancel, CtrlCInPsqlCancelsPgSleep60) {
+  // timeout(1) sends psql a SIGINT after 1 s, as Ctrl-C would; psql then sends a CancelRequest.
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = run_command({"timeout", "--signal=INT", "--kill-after=20", "1", std::string(SG_PG_BINDIR) + "/psql",
+                              "-X", "-d", proxy_->conninfo(), "-c", "SELECT pg_sleep(60)"});
+  const double took = seconds_since(t0);
+  EXPECT_NE(r.output.find("canceling statement due to user request"), std::string::npos) << r.output;
+  EXPECT_LT(took, 3.0) << "psql took " << took << " s to come back after Ctrl-C";
+}
+
 TEST_F(Cancel, CancelWorksForAnExtendedProtocolStatementToo) {
   auto c = via_proxy();
   const char* v[1] = {"60"};

@@ -239,5 +239,34 @@ TEST_F(Protocol, TerminateEndsTheServerSession) {
   EXPECT_TRUE(raw.wait_closed(5s)) << "the proxy kept the connection open after Terminate";
 }
 
+TEST_F(Protocol, PsqlScriptWithMetaCommandsAndClientSideCopy) {
+  TempDir work("sg-psql");
+  write_file(work.file("rows.csv"), "1,alpha\n2,beta\n3,gamma\n");
+  write_file(work.file("script.sql"), R"(\set ON_ERROR_STOP 1
+CREATE TABLE psql_t (id int PRIMARY KEY, name text);
+\copy psql_t FROM ')" + work.file("rows.csv") + R"(' WITH (FORMAT csv)
+SELECT format('INSERT INTO psql_t VALUES (%s, %L)', 3 + g, 'gen' || g) FROM generate_series(1, 2) g \gexec
+BEGIN;
+UPDATE psql_t SET name = upper(name) WHERE id = 2;
+COMMIT;
+\echo total
+SELECT count(*), string_agg(name, ',' ORDER BY id) FROM psql_t;
+\copy (SELECT id FROM psql_t ORDER BY id) TO ')" + work.file("ids.txt") + R"('
+)");
+  const auto r = run_command({std::string(SG_PG_BINDIR) + "/psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
+                              proxy_->conninfo(), "-f", work.file("script.sql")});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("COPY 3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("total\n5|alpha,BETA,gamma,gen1,gen2"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(work.file("ids.txt")), "1\n2\n3\n4\n5\n");
+  // An error in a psql script stops it with exit code 3 and the server's message.
+  write_file(work.file("bad.sql"), "SELECT 1;\nSELECT * FROM no_such_table;\nSELECT 'not reached';\n");
+  const auto bad = run_command({std::string(SG_PG_BINDIR) + "/psql", "-X", "-v", "ON_ERROR_STOP=1", "-d",
+                                proxy_->conninfo(), "-f", work.file("bad.sql")});
+  EXPECT_EQ(bad.exit_code, 3) << bad.output;
+  EXPECT_NE(bad.output.find("relation \"no_such_table\" does not exist"), std::string::npos) << bad.output;
+  EXPECT_EQ(bad.output.find("not reached"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace schemagate::testing

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <stdexcept>
@@ -49,6 +51,7 @@ std::string template_data_dir() {
 std::unique_ptr<PgCluster> PgCluster::start(PgClusterOptions options) {
   std::unique_ptr<PgCluster> c(new PgCluster());
   chown_to_postgres(c->dir());
+  c->start_reaper();
   const auto cp = run_command({"cp", "-a", template_data_dir(), c->data_dir()});
   if (cp.exit_code != 0) throw std::runtime_error("copying the template cluster failed:\n" + cp.output);
   c->port_ = free_port();
@@ -72,6 +75,36 @@ std::unique_ptr<PgCluster> PgCluster::start(PgClusterOptions options) {
   return c;
 }
 
+void PgCluster::start_reaper() {
+  // `sh` waits on its stdin, the read end of a pipe whose write end only this process holds
+  // (close-on-exec). The destructor writes "done"; EOF without it means the process died: then,
+  // after letting an in-flight cp/pg_ctl finish, stop the postmaster and remove the dir.
+  const std::string script =
+      "read -r v; [ \"$v\" = done ] && exit 0; sleep 2; d='" + dir() + "'; f=\"$d/data/postmaster.pid\"; "
+      "if [ -f \"$f\" ]; then p=$(head -n1 \"$f\"); kill -INT \"$p\" 2>/dev/null; "
+      "for i in $(seq 100); do kill -0 \"$p\" 2>/dev/null || break; sleep 0.1; done; "
+      "kill -QUIT \"$p\" 2>/dev/null; fi; rm -rf \"$d\"";
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();  // outlive a kill of the test's process group
+    ::dup2(fds[0], 0);
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ::close(fds[0]);
+  if (pid < 0) {
+    ::close(fds[1]);
+    return;
+  }
+  reaper_pipe_ = fds[1];
+  reaper_pid_ = pid;
+}
+
 PgCluster::~PgCluster() {
   try {
     if (running_) stop_server();
@@ -83,6 +116,17 @@ PgCluster::~PgCluster() {
     const std::string text = read_file(pidfile);
     const long pid = std::strtol(text.c_str(), nullptr, 10);
     if (pid > 0) ::kill(static_cast<pid_t>(pid), SIGQUIT);
+  }
+  // The server is stopped: let the watchdog find nothing to do, and reap it. The TempDir member
+  // removes the directory after this.
+  if (reaper_pipe_ >= 0) {
+    [[maybe_unused]] const auto n = ::write(reaper_pipe_, "done\n", 5);
+    ::close(reaper_pipe_);
+  }
+  if (reaper_pid_ > 0) {
+    int status = 0;
+    while (::waitpid(reaper_pid_, &status, 0) < 0 && errno == EINTR) {
+    }
   }
 }
 

@@ -47,7 +47,12 @@ class PgCluster {
  private:
   PgCluster() : dir_("sg-pg") {}
   void ctl(const std::vector<std::string>& args);
+  void start_reaper();
   TempDir dir_;
+  // A watchdog process that stops the postmaster and removes the dir if this test process
+  // dies without running destructors (crash, abort, SIGKILL by a ctest timeout).
+  int reaper_pipe_ = -1;
+  pid_t reaper_pid_ = -1;
   int port_ = 0;
   bool running_ = false;
 };
