@@ -258,10 +258,10 @@ struct Decider {
   }
 };
 
-std::string piece_text(std::string_view sql, StatementSpan sp, SourcePos& pos, std::string& out) {
+// Fills a statement's trimmed text and the position of its first character.
+void piece_text(std::string_view sql, StatementSpan sp, SourcePos& pos, std::string& out) {
   const std::size_t start = trim(sql, sp, out);
   pos = position_at(sql, start);
-  return out;
 }
 
 }  // namespace

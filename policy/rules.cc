@@ -188,7 +188,6 @@ void type_advice(Emitter& e, const PgQuery__TypeName* t, std::string_view column
   if (base == "json") e.add("prefer_jsonb", "column " + col + " uses json");
   if (base == "timestamp") e.add("prefer_timestamptz", "column " + col + " uses timestamp without time zone");
   if (base == "bpchar") e.add("ban_char_field", "column " + col + " uses char(n)");
-  if (base == "time" && false) return;
 }
 
 // Column names of a constraint key list (String nodes).
