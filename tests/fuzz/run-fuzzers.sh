@@ -28,6 +28,6 @@ for t in "${targets[@]}"; do
     trap - EXIT
     exit 1
   fi
-  grep -E "^#[0-9]+ +DONE" "$work/$name.log" | tail -n 1 || true
+  grep -E "Done [0-9]+ runs" "$work/$name.log" | tail -n 1 || true
 done
 echo "run-fuzzers: all targets passed"
