@@ -153,6 +153,20 @@ TEST_F(Errors, ConnectionLimitGives53300ToTheFourthClient) {
       << "a slot freed by a disconnect was not reused";
 }
 
+TEST_F(Errors, CancelStillWorksAtTheConnectionLimit) {
+  auto proxy = proxy_with("limits:\n  max_client_connections: 2\n");
+  auto idle = pq_connect_ok(proxy->conninfo());
+  auto busy = pq_connect_ok(proxy->conninfo());
+  ASSERT_TRUE(PQsendQuery(busy.get(), "SELECT pg_sleep(60)"));
+  std::this_thread::sleep_for(300ms);
+  PGcancel* cancel = PQgetCancel(busy.get());
+  char err[256] = {};
+  EXPECT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  ASSERT_TRUE(wait_not_busy(busy.get(), 5s)) << "a full proxy swallowed the CancelRequest";
+  EXPECT_EQ(drain_results(busy.get()).sqlstate, "57014");
+}
+
 TEST_F(Errors, SilentClientIsDisconnectedAfterTheStartupTimeout) {
   auto proxy = proxy_with("limits:\n  startup_timeout_ms: 300\n");
   auto silent = RawClient::connect(proxy->port());

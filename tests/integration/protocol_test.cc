@@ -239,6 +239,83 @@ TEST_F(Protocol, TerminateEndsTheServerSession) {
   EXPECT_TRUE(raw.wait_closed(5s)) << "the proxy kept the connection open after Terminate";
 }
 
+TEST_F(Protocol, NewerProtocolMinorVersionIsNegotiatedByTheServer) {
+  // A client asking for 3.1 with an unknown protocol option: PostgreSQL 15 answers with
+  // NegotiateProtocolVersion (3.0, the option it does not know) and carries on.
+  auto raw = RawClient::connect(proxy_->port());
+  std::string body = wire::be32((3u << 16) | 1u);
+  for (const char* kv : {"user", "postgres", "database", "postgres", "_pq_.sg_test_option", "1"}) body += kv + std::string(1, '\0');
+  body += '\0';
+  raw.send(wire::be32(static_cast<std::uint32_t>(body.size() + 4)) + body);
+  const auto msgs = raw.read_until_ready();
+  const auto v = find_message(msgs, 'v');
+  ASSERT_TRUE(v.has_value()) << "no NegotiateProtocolVersion relayed";
+  EXPECT_EQ(v->body.substr(0, 4), wire::be32(3u << 16));  // newest version the server supports: 3.0
+  EXPECT_NE(v->body.find("_pq_.sg_test_option"), std::string::npos);
+  ASSERT_TRUE(find_message(msgs, 'Z').has_value()) << "the session did not become ready";
+  const auto reply = raw.simple_query("SELECT 'negotiated'");
+  const auto row = find_message(reply, 'D');
+  ASSERT_TRUE(row.has_value());
+  EXPECT_NE(row->body.find("negotiated"), std::string::npos);
+}
+
+TEST_F(Protocol, FiftyMegabyteBindParameter) {
+  auto c = via_proxy();
+  std::string big(50u << 20, 'p');
+  big[12345] = 'q';
+  const auto r = c.exec_params("SELECT length($1::text), position('q' in $1::text)", {big});
+  ASSERT_TRUE(r.ok) << r.sqlstate << " " << r.message;
+  EXPECT_EQ(r.value(0, 0), std::to_string(big.size()));
+  EXPECT_EQ(r.value(0, 1), "12346");
+}
+
+TEST_F(Protocol, DeepPipelineWithLargeResultsDoesNotDeadlock) {
+  // The client writes 3,000 queries (each returning 8 kB) before reading anything: the proxy must
+  // keep reading the client while the server's replies pile up towards the client.
+  auto c = via_proxy();
+  ASSERT_TRUE(PQenterPipelineMode(c.get()));
+  ASSERT_EQ(PQsetnonblocking(c.get(), 1), 0);
+  constexpr int kQueries = 3000;
+  int sent = 0, received = 0, syncs = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  bool sync_sent = false;
+  while (syncs < 1 && std::chrono::steady_clock::now() < deadline) {
+    if (sent < kQueries) {
+      ASSERT_TRUE(PQsendQueryParams(c.get(), "SELECT repeat('r', 8192)", 0, nullptr, nullptr, nullptr, nullptr, 0));
+      ++sent;
+    } else if (!sync_sent) {
+      ASSERT_TRUE(PQpipelineSync(c.get()));
+      sync_sent = true;
+    }
+    const int f = PQflush(c.get());
+    ASSERT_GE(f, 0);
+    if (sent < kQueries && f == 0) continue;  // keep writing while the socket takes it
+    pollfd p{PQsocket(c.get()), static_cast<short>(POLLIN | (f == 1 ? POLLOUT : 0)), 0};
+    ::poll(&p, 1, 100);
+    ASSERT_TRUE(PQconsumeInput(c.get()));
+    while (!PQisBusy(c.get())) {
+      PGresult* res = PQgetResult(c.get());
+      if (!res) continue;  // end of one query's results
+      const auto st = PQresultStatus(res);
+      if (st == PGRES_TUPLES_OK) {
+        ++received;
+        EXPECT_EQ(PQgetlength(res, 0, 0), 8192);
+      } else if (st == PGRES_PIPELINE_SYNC) {
+        ++syncs;
+      } else {
+        ADD_FAILURE() << "unexpected result " << PQresStatus(st) << ": " << PQresultErrorMessage(res);
+      }
+      PQclear(res);
+      if (syncs) break;
+    }
+  }
+  EXPECT_EQ(received, kQueries);
+  EXPECT_EQ(syncs, 1) << "pipeline stalled after " << sent << " sent, " << received << " received";
+  ASSERT_EQ(PQsetnonblocking(c.get(), 0), 0);
+  ASSERT_TRUE(PQexitPipelineMode(c.get())) << PQerrorMessage(c.get());
+  EXPECT_EQ(c.scalar("SELECT 'after'"), "after");
+}
+
 TEST_F(Protocol, PsqlScriptWithMetaCommandsAndClientSideCopy) {
   TempDir work("sg-psql");
   write_file(work.file("rows.csv"), "1,alpha\n2,beta\n3,gamma\n");

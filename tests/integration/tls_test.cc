@@ -82,6 +82,21 @@ TEST_F(Tls, PlaintextClientsAreRefusedWhenTlsIsRequired) {
   EXPECT_TRUE(ok.ok()) << ok.error;
 }
 
+TEST_F(Tls, CancelReachesATlsOnlyProxy) {
+  // libpq sends CancelRequest on a new, unencrypted connection: a proxy that requires TLS for
+  // sessions must still accept it, or Ctrl-C stops working for TLS users.
+  auto proxy = proxy_with(listen_tls(/*require=*/true));
+  auto c = pq_connect_ok(proxy->conninfo("sslmode=require"));
+  ASSERT_TRUE(PQsendQuery(c.get(), "SELECT pg_sleep(60)"));
+  std::this_thread::sleep_for(300ms);
+  PGcancel* cancel = PQgetCancel(c.get());
+  char err[256] = {};
+  EXPECT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  ASSERT_TRUE(wait_not_busy(c.get(), 5s)) << "the statement was not cancelled";
+  EXPECT_EQ(drain_results(c.get()).sqlstate, "57014");
+}
+
 TEST_F(Tls, WithoutACertificateTheProxyDeclinesTls) {
   auto proxy = proxy_with("");
   const auto r = pq_connect(proxy->conninfo("sslmode=require"));
