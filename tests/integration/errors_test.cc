@@ -78,6 +78,40 @@ TEST_F(Errors, ServerRestartMidSessionThenNewSessionsWork) {
   EXPECT_TRUE(proxy_->alive());
 }
 
+TEST_F(Errors, ClientVanishingMidTransactionReleasesItsLocks) {
+  auto d = direct();
+  ASSERT_TRUE(d.exec("CREATE TABLE IF NOT EXISTS vanish (id int)").ok);
+  {
+    auto raw = RawClient::connect(proxy_->port());
+    ASSERT_TRUE(find_message(raw.startup(), 'Z'));
+    const auto locked = raw.simple_query("BEGIN; LOCK TABLE vanish IN ACCESS EXCLUSIVE MODE");
+    ASSERT_FALSE(first_error(locked).has_value());
+  }  // the socket is closed without Terminate, as when a client process dies
+  // The proxy must close its server connection so that the server rolls back and frees the lock.
+  auto other = via_proxy();
+  ASSERT_TRUE(other.exec("SET lock_timeout = '10s'").ok);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = other.exec("BEGIN; LOCK TABLE vanish IN ACCESS EXCLUSIVE MODE");
+  EXPECT_TRUE(r.ok) << "the dead client's lock was never released: " << r.sqlstate << " " << r.message;
+  EXPECT_LT(seconds_since(t0), 5.0);
+  EXPECT_TRUE(other.exec("COMMIT").ok);
+}
+
+TEST_F(Errors, ClientVanishingMidQueryDoesNotLeaveTheServerSessionBehind) {
+  auto d = direct();
+  {
+    auto raw = RawClient::connect(proxy_->port());
+    raw.send(wire::startup({{"user", "postgres"}, {"database", "postgres"}, {"application_name", "vanisher"}}));
+    ASSERT_TRUE(find_message(raw.read_until_ready(), 'Z'));
+    raw.send(wire::query("SELECT pg_sleep(1)"));
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(eventually(
+      [&] { return d.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vanisher'") == "0"; },
+      10s))
+      << "the server backend of a vanished client is still there";
+}
+
 TEST_F(Errors, MessageLengthBelowFourIsFatal08P01ForThatClientOnly) {
   auto other = via_proxy();
   ASSERT_TRUE(other.exec("BEGIN").ok);

@@ -95,6 +95,12 @@ TEST_F(Load, TwoHundredConcurrentClientsAllSucceed) {
   for (const auto& f : failures)
     if (!f.empty() && shown++ < 5) ADD_FAILURE() << f;
   EXPECT_TRUE(proxy_->alive());
+  // Every client has gone: so have their server sessions (nothing leaks in the proxy).
+  auto d = direct();
+  EXPECT_TRUE(eventually(
+      [&] { return d.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sg-load'") == "0"; }))
+      << d.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sg-load'")
+      << " server sessions outlived their clients";
 }
 
 TEST_F(Load, PgbenchSimple) { pgbench("simple"); }

@@ -97,6 +97,19 @@ TEST_F(Tls, CancelReachesATlsOnlyProxy) {
   EXPECT_EQ(drain_results(c.get()).sqlstate, "57014");
 }
 
+TEST_F(Tls, PlaintextBytesPipelinedAfterSslRequestAreRefused) {
+  // CVE-2021-23214: bytes sent in plaintext right behind the SSLRequest must not be taken as
+  // part of the TLS session.
+  auto proxy = proxy_with(listen_tls());
+  auto raw = RawClient::connect(proxy->port());
+  raw.send(wire::ssl_request() + wire::startup({{"user", "postgres"}, {"database", "postgres"}}));
+  const auto m = raw.read(5s);
+  ASSERT_TRUE(m.has_value()) << "no answer";
+  EXPECT_EQ(m->tag, 'E');
+  EXPECT_EQ(m->field('C'), "08P01");
+  EXPECT_TRUE(raw.wait_closed(5s));
+}
+
 TEST_F(Tls, WithoutACertificateTheProxyDeclinesTls) {
   auto proxy = proxy_with("");
   const auto r = pq_connect(proxy->conninfo("sslmode=require"));
