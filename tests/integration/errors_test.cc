@@ -174,6 +174,18 @@ TEST_F(Errors, InvalidStartupPacketsAreRefusedWith08P01) {
   EXPECT_EQ(via_proxy().scalar("SELECT 'still serving'"), "still serving");
 }
 
+TEST_F(Errors, UnsupportedProtocolVersionIsRefusedWith0A000) {
+  auto raw = RawClient::connect(proxy_->port());
+  const std::string body = wire::be32(2u << 16) + "user" + '\0' + "postgres" + '\0' + '\0';  // protocol 2.0
+  raw.send(wire::be32(static_cast<std::uint32_t>(body.size() + 4)) + body);
+  const auto m = raw.read(5s);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->field('C'), "0A000");
+  EXPECT_NE(m->field('M').find("unsupported frontend protocol 2.0"), std::string::npos) << m->field('M');
+  EXPECT_TRUE(raw.wait_closed(5s));
+  EXPECT_EQ(via_proxy().scalar("SELECT 'still serving'"), "still serving");
+}
+
 TEST_F(Errors, ConnectionLimitGives53300ToTheFourthClient) {
   auto proxy = proxy_with("limits:\n  max_client_connections: 3\n");
   std::vector<PgConn> held;
