@@ -253,5 +253,28 @@ TEST_F(Errors, SigtermLetsTheRunningStatementFinishThenExitsZero) {
   std::cout << "[ figures  ] SIGTERM to exit " << seconds_since(t0) << " s\n";
 }
 
+TEST_F(Errors, SigtermGraceDeadlineEndsLongStatementsWith57P01) {
+  auto proxy = proxy_with("limits:\n  shutdown_grace_ms: 1000\n");
+  auto idle = pq_connect_ok(proxy->conninfo());
+  auto c = pq_connect_ok(proxy->conninfo("application_name=too-long"));
+  ASSERT_TRUE(PQsendQuery(c.get(), "SELECT pg_sleep(30)"));
+  std::this_thread::sleep_for(200ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(proxy->pid(), SIGTERM), 0);
+  ASSERT_TRUE(wait_not_busy(c.get(), 10s)) << "the statement outlived the grace period";
+  const auto r = drain_results(c.get());
+  EXPECT_EQ(r.sqlstate, "57P01") << r.message;
+  EXPECT_EQ(proxy->wait_exit(10s), 0) << proxy->log();
+  const double took = seconds_since(t0);
+  EXPECT_GT(took, 0.9);
+  EXPECT_LT(took, 5.0);
+  std::cout << "[ figures  ] grace 1 s: proxy gone " << took << " s after SIGTERM\n";
+  // The server session of the cut-off statement does not linger either.
+  auto d = direct();
+  EXPECT_TRUE(eventually(
+      [&] { return d.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'too-long'") == "0"; },
+      35s));
+}
+
 }  // namespace
 }  // namespace schemagate::testing

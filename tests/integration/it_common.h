@@ -70,6 +70,52 @@ inline bool wait_not_busy(PGconn* c, std::chrono::milliseconds timeout = 10s) {
   return true;
 }
 
+/// Pipeline mode, non-blocking: sends `queries` statements returning `row_bytes` each, writing
+/// as long as the socket takes it and reading only when it does not, then one Sync.
+/// Returns "" on success or what went wrong.
+inline std::string run_deep_pipeline(PGconn* c, int queries, int row_bytes) {
+  if (!PQenterPipelineMode(c) || PQsetnonblocking(c, 1) != 0) return "cannot enter pipeline mode";
+  const std::string sql = "SELECT repeat('r', " + std::to_string(row_bytes) + ")";
+  int sent = 0, received = 0, syncs = 0;
+  bool sync_sent = false;
+  std::string error;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (syncs < 1 && error.empty()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      error = "pipeline stalled after " + std::to_string(sent) + " sent, " + std::to_string(received) + " received";
+      break;
+    }
+    if (sent < queries) {
+      if (!PQsendQueryParams(c, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) return PQerrorMessage(c);
+      ++sent;
+    } else if (!sync_sent) {
+      if (!PQpipelineSync(c)) return PQerrorMessage(c);
+      sync_sent = true;
+    }
+    const int f = PQflush(c);
+    if (f < 0) return PQerrorMessage(c);
+    if (sent < queries && f == 0) continue;  // keep writing while the socket takes it
+    pollfd p{PQsocket(c), static_cast<short>(POLLIN | (f == 1 ? POLLOUT : 0)), 0};
+    ::poll(&p, 1, 100);
+    if (!PQconsumeInput(c)) return PQerrorMessage(c);
+    while (!PQisBusy(c) && error.empty()) {
+      PGresult* res = PQgetResult(c);
+      if (!res) continue;  // end of one query's results
+      const auto st = PQresultStatus(res);
+      if (st == PGRES_TUPLES_OK && PQgetlength(res, 0, 0) == row_bytes) ++received;
+      else if (st == PGRES_PIPELINE_SYNC) ++syncs;
+      else error = std::string("unexpected result ") + PQresStatus(st) + ": " + PQresultErrorMessage(res);
+      PQclear(res);
+      if (syncs) break;
+    }
+  }
+  if (error.empty() && received != queries)
+    error = std::to_string(received) + " of " + std::to_string(queries) + " results";
+  PQsetnonblocking(c, 0);
+  if (!PQexitPipelineMode(c) && error.empty()) error = PQerrorMessage(c);
+  return error;
+}
+
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

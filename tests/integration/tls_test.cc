@@ -82,6 +82,25 @@ TEST_F(Tls, PlaintextClientsAreRefusedWhenTlsIsRequired) {
   EXPECT_TRUE(ok.ok()) << ok.error;
 }
 
+TEST_F(Tls, BulkDataAndDeepPipelinesOverTlsOnBothSides) {
+  auto proxy = proxy_with(listen_tls() + upstream_tls("verify-full"));
+  auto c = pq_connect_ok(proxy->conninfo("sslmode=verify-full sslrootcert=" + certs_.ca_file));
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(PQsslInUse(c.get()), 1);
+  ASSERT_EQ(upstream_ssl(c), "t");
+  // 30 MB in one DataRow, and 30 MB in one Bind parameter, through two TLS legs.
+  EXPECT_EQ(c.scalar("SELECT md5(repeat('0123456789', 3000000)) = md5(r) FROM (SELECT repeat('0123456789', 3000000) r) s"),
+            "t");
+  EXPECT_EQ(c.scalar("SELECT length(repeat('x', 30000000))"), "30000000");
+  const auto big = c.exec("SELECT repeat('x', 30000000)");
+  ASSERT_TRUE(big.ok) << big.message;
+  EXPECT_EQ(big.value().size(), 30000000u);
+  const auto echoed = c.exec_params("SELECT length($1::text)", {std::string(30000000, 'b')});
+  EXPECT_EQ(echoed.value(), "30000000") << echoed.message;
+  EXPECT_EQ(run_deep_pipeline(c.get(), 2000, 8192), "");
+  EXPECT_EQ(c.scalar("SELECT 'after'"), "after");
+}
+
 TEST_F(Tls, CancelReachesATlsOnlyProxy) {
   // libpq sends CancelRequest on a new, unencrypted connection: a proxy that requires TLS for
   // sessions must still accept it, or Ctrl-C stops working for TLS users.
