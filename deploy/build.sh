@@ -5,7 +5,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=$1
 shift
-export CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# CCACHE_BASEDIR: paths inside the checkout are hashed relative to it, so a fresh clone
+# elsewhere (CI) still hits the cache.
+export CCACHE_NOHASHDIR=1 CCACHE_BASEDIR=$root CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 cmake -S "$root" -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log" >&2; exit 1; }
 # SG_TARGETS: build only these targets (default: all)
 # shellcheck disable=SC2086
