@@ -68,6 +68,11 @@ std::unique_ptr<ProxyProcess> ProxyProcess::start(ProxyOptions options) {
 
 ProxyProcess::~ProxyProcess() {
   if (pid_ > 0 && exit_code_ < 0) terminate(std::chrono::seconds(10));
+  // Every proxy must end cleanly: a crash, a hang, or (in the sanitizer build) a leak report
+  // (LeakSanitizer exits 23) fails the test that ran it.
+  if (pid_ > 0 && exit_code_ != 0)
+    ADD_FAILURE() << "schemagate (pid " << pid_ << ") did not exit cleanly: status " << exit_code_
+                  << " (-1: hung and was killed; 23: LeakSanitizer report; 128+N: signal N)";
   if (::testing::Test::HasFailure()) std::cerr << "---- schemagate log (" << dir() << ") ----\n" << log() << "----\n";
 }
 
