@@ -164,5 +164,28 @@ TEST_F(Copy, CopyOverTheExtendedProtocolThenMoreQueries) {
   EXPECT_EQ(c.scalar("SELECT count(*) FROM copy_ext"), "3");
 }
 
+TEST_F(Copy, SlowReaderIsBackpressuredInsteadOfBuffered) {
+  // 200 MB of COPY output towards a client that does not read for 2 s: the proxy must stop
+  // reading from the server, not hold the data in memory.
+  auto raw = RawClient::connect(proxy_->port());
+  ASSERT_TRUE(find_message(raw.startup(), 'Z'));
+  const long before = proxy_->rss_kib();
+  raw.send(wire::query("COPY (SELECT repeat('x', 1000) FROM generate_series(1, 200000)) TO STDOUT"));
+  std::this_thread::sleep_for(2s);
+  const long stalled = proxy_->rss_kib();
+  std::size_t rows = 0;
+  for (;;) {
+    const auto m = raw.read(30s);
+    ASSERT_TRUE(m.has_value()) << "COPY output stopped after " << rows << " rows";
+    if (m->tag == 'd') ++rows;
+    if (m->tag == 'E') FAIL() << m->field('M');
+    if (m->tag == 'Z') break;
+  }
+  EXPECT_EQ(rows, 200000u);
+  std::cout << "[ figures  ] proxy RSS growth while a 200 MB COPY waited for the client: " << (stalled - before) / 1024
+            << " MiB\n";
+  EXPECT_LT(stalled - before, 64 * 1024) << "the proxy buffered the COPY output instead of pausing the server";
+}
+
 }  // namespace
 }  // namespace schemagate::testing
