@@ -71,6 +71,9 @@ awaitable<void> Session::run() {
           }
         });
     co_await client_pump();
+    // The client is gone (or the shutdown grace ended) while the server still works for it:
+    // closing our socket alone would let the statement run on, holding its locks.
+    if (!expected_z_.empty() && server_key_.pid != 0 && !server_closed_) co_await send_cancel(server_key_);
   }
   phase_ = Phase::closing;
   close_streams();
@@ -157,7 +160,8 @@ awaitable<bool> Session::negotiate_startup() {
     if (d.status == DecodeStatus::error) {
       ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("[{}] invalid startup packet from {}: {}", state_.id, state_.client_addr, d.error.message());
-      co_await send_fatal("08P01", "invalid startup packet: " + d.error.message());
+      const std::string why = "invalid startup packet: " + d.error.message();
+      co_await send_fatal("08P01", why);
       co_return false;
     }
     protocol::StartupPacket packet;
@@ -165,10 +169,10 @@ awaitable<bool> Session::negotiate_startup() {
       ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
       const bool version = ec == protocol::ProtocolErrc::unknown_request_code;
       spdlog::warn("[{}] rejected startup packet: {}", state_.id, ec.message());
-      co_await send_fatal(version ? "0A000" : "08P01",
-                          version ? "unsupported frontend protocol " + std::to_string(packet.major) + "." +
-                                        std::to_string(packet.minor) + ": server supports 3.0 to 3.0"
-                                  : "invalid startup packet layout: " + ec.message());
+      const std::string why = version ? "unsupported frontend protocol " + std::to_string(packet.major) + "." +
+                                            std::to_string(packet.minor) + ": server supports 3.0 to 3.0"
+                                      : "invalid startup packet layout: " + ec.message();
+      co_await send_fatal(version ? "0A000" : "08P01", why);
       co_return false;
     }
     switch (packet.kind) {
@@ -246,23 +250,33 @@ awaitable<bool> Session::handle_cancel_request(std::uint32_t pid, std::uint32_t 
     spdlog::info("[{}] cancel request with unknown key from {} ignored", state_.id, state_.client_addr);
     co_return false;
   }
+  co_await send_cancel(*key);
+  co_return false;  // a cancel connection ends here
+}
+
+awaitable<void> Session::send_cancel(ServerKey key) {
   const auto& up = ctx_->config->upstream;
   error_code ec;
   tcp::socket sock(executor());
-  tcp::resolver resolver(executor());
-  const auto endpoints =
-      co_await resolver.async_resolve(up.host, std::to_string(up.port), net::redirect_error(use_awaitable, ec));
-  if (!ec) co_await net::async_connect(sock, endpoints, net::redirect_error(use_awaitable, ec));
+  const auto literal = net::ip::make_address(up.host, ec);
+  if (!ec) {
+    co_await sock.async_connect(tcp::endpoint(literal, up.port), net::redirect_error(use_awaitable, ec));
+  } else {
+    tcp::resolver resolver(executor());
+    ec.clear();
+    const auto port = std::to_string(up.port);
+    const auto endpoints = co_await resolver.async_resolve(up.host, port, net::redirect_error(use_awaitable, ec));
+    if (!ec) co_await net::async_connect(sock, endpoints, net::redirect_error(use_awaitable, ec));
+  }
   if (ec) {
-    spdlog::warn("[{}] could not forward cancel request: {}", state_.id, ec.message());
-    co_return false;
+    spdlog::warn("[{}] could not send a cancel request to the database server: {}", state_.id, ec.message());
+    co_return;
   }
   std::vector<std::byte> out;
-  protocol::MessageWriter(out).begin_untagged().u32(protocol::kCancelRequestCode).u32(key->pid).u32(key->secret).finish();
+  protocol::MessageWriter(out).begin_untagged().u32(protocol::kCancelRequestCode).u32(key.pid).u32(key.secret).finish();
   co_await net::async_write(sock, net::buffer(out), net::redirect_error(use_awaitable, ec));
   ctx_->stats->cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("[{}] forwarded cancel request for server pid {}", state_.id, key->pid);
-  co_return false;  // a cancel connection ends here
+  spdlog::info("[{}] sent cancel request for server pid {}", state_.id, key.pid);
 }
 
 awaitable<bool> Session::connect_upstream() {
@@ -293,8 +307,9 @@ awaitable<bool> Session::connect_upstream() {
     ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
     const std::string why = timed_out ? "timeout expired" : ec.message();
     spdlog::error("[{}] could not connect to upstream {}:{}: {}", state_.id, up.host, up.port, why);
-    co_await send_fatal("08001", "schemagate: could not connect to the database server at " + up.host + ":" +
-                                     std::to_string(up.port) + ": " + why);
+    const std::string message =
+        "schemagate: could not connect to the database server at " + up.host + ":" + std::to_string(up.port) + ": " + why;
+    co_await send_fatal("08001", message);
     co_return false;
   }
   server_.socket().set_option(tcp::no_delay(true), ec);
@@ -333,7 +348,8 @@ awaitable<bool> Session::negotiate_upstream_tls() {
   }
   ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
   spdlog::error("[{}] upstream TLS failed: {}", state_.id, failure);
-  co_await send_fatal("08001", "schemagate: " + failure);
+  failure = "schemagate: " + failure;
+  co_await send_fatal("08001", failure);
   co_return false;
 }
 
@@ -346,7 +362,8 @@ awaitable<bool> Session::read_client_frame(protocol::Frame& out) {
     }
     if (r.status == DecodeStatus::error) {
       ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      co_await send_fatal("08P01", "invalid message from client: " + r.error.message());
+      const std::string why = "invalid message from client: " + r.error.message();
+      co_await send_fatal("08P01", why);
       co_return false;
     }
     auto space = cbuf_.prepare(r.needed > cbuf_.size() ? r.needed - cbuf_.size() : 1);
@@ -427,7 +444,8 @@ awaitable<bool> Session::relay_authentication() {
           failed = true;
           break;
         }
-        const auto mine = ctx_->cancels->add(ServerKey{key.pid, key.secret});
+        server_key_ = ServerKey{key.pid, key.secret};
+        const auto mine = ctx_->cancels->add(server_key_);
         proxy_pid_ = mine.pid;
         protocol::write_backend_key_data(out, mine.pid, mine.secret);
         break;
@@ -470,7 +488,8 @@ awaitable<bool> Session::relay_authentication() {
       protocol::Frame answer;
       if (!co_await read_client_frame(answer)) co_return false;
       if (answer.tag != tag::kPasswordMessage) {
-        co_await send_fatal("08P01", "expected a password response, got message type '" + std::string(1, answer.tag) + "'");
+        const std::string why = "expected a password response, got message type '" + std::string(1, answer.tag) + "'";
+        co_await send_fatal("08P01", why);
         co_return false;
       }
       const auto n = answer.wire_size;

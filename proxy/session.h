@@ -52,6 +52,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> negotiate_upstream_tls();
   awaitable<bool> relay_authentication();
   awaitable<bool> handle_cancel_request(std::uint32_t pid, std::uint32_t secret);
+  awaitable<void> send_cancel(ServerKey key);
   awaitable<bool> read_client_frame(protocol::Frame& out);
   awaitable<bool> read_server_frame(protocol::Frame& out, std::size_t& consumed);
 
@@ -81,6 +82,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // output
   awaitable<bool> write_client(std::span<const std::byte> bytes);
   awaitable<bool> write_server(std::span<const std::byte> bytes);
+  // GCC 12 miscompiles coroutine calls whose arguments create temporaries with destructors
+  // (double free, bad resume index): callers pass named values, never `"..." + x`.
   awaitable<void> send_fatal(const char* sqlstate, std::string message);
   void notify();
   void touch();
@@ -101,6 +104,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::byte> startup_packet_;
   std::vector<std::byte> scratch_;  // messages the proxy writes itself (rare paths)
   std::uint32_t proxy_pid_ = 0;     // key handed to the client, 0 until BackendKeyData
+  ServerKey server_key_;            // the real backend's key, for cancelling on the client's behalf
+  bool server_closed_ = false;      // the server side ended (its read failed)
 
   ClientRequest request_;
   Verdict pending_verdict_;        // for the request scan_client handed to the slow path

@@ -136,7 +136,10 @@ awaitable<void> Session::client_pump() {
       case ClientScan::terminate:
         co_return;
       case ClientScan::error:
-        co_await send_fatal("08P01", "invalid frontend message: " + client_error_.message());
+      {
+        const std::string why = "invalid frontend message: " + client_error_.message();
+        co_await send_fatal("08P01", why);
+      }
         co_return;
     }
     if (draining_ && idle_for_drain()) {
@@ -166,7 +169,8 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
         co_return SlowResult::read;  // read more, then come back here
       }
       if (r.status == DecodeStatus::error) {
-        co_await send_fatal("08P01", "invalid frontend message: " + r.error.message());
+        const std::string why = "invalid frontend message: " + r.error.message();
+        co_await send_fatal("08P01", why);
         co_return SlowResult::stop;
       }
       cbuf_.consume(r.consumed);
@@ -272,6 +276,7 @@ awaitable<void> Session::server_pump() {
     const auto n = co_await server_.read_some(net::buffer(space.data(), space.size()), ec);
     if (ec) {
       if (!closed_) {
+        server_closed_ = true;  // the server ended on its own: nothing left to cancel
         ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("[{}] database server connection lost: {}", state_.id, ec.message());
         // Tell the client why, unless the server already did (FATAL), or that would cut a

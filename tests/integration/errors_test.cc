@@ -103,12 +103,14 @@ TEST_F(Errors, ClientVanishingMidQueryDoesNotLeaveTheServerSessionBehind) {
     auto raw = RawClient::connect(proxy_->port());
     raw.send(wire::startup({{"user", "postgres"}, {"database", "postgres"}, {"application_name", "vanisher"}}));
     ASSERT_TRUE(find_message(raw.read_until_ready(), 'Z'));
-    raw.send(wire::query("SELECT pg_sleep(1)"));
+    raw.send(wire::query("SELECT pg_sleep(30)"));
     std::this_thread::sleep_for(200ms);
   }
+  // The proxy cancels the statement it was running for the vanished client; without that the
+  // server would sleep on for 30 s, holding whatever the statement locked.
   EXPECT_TRUE(eventually(
       [&] { return d.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vanisher'") == "0"; },
-      10s))
+      5s))
       << "the server backend of a vanished client is still there";
 }
 
@@ -269,6 +271,11 @@ TEST_F(Errors, SigtermGraceDeadlineEndsLongStatementsWith57P01) {
   EXPECT_GT(took, 0.9);
   EXPECT_LT(took, 5.0);
   std::cout << "[ figures  ] grace 1 s: proxy gone " << took << " s after SIGTERM\n";
+  // ... and the statement was cancelled on the server too, not left sleeping.
+  auto d = direct();
+  EXPECT_TRUE(eventually(
+      [&] { return d.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'too-long'") == "0"; }, 5s))
+      << "the statement kept running on the server after the proxy closed its session";
 }
 
 }  // namespace
