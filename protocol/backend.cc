@@ -108,6 +108,23 @@ bool write_sasl_without_mechanism(const Frame& f, std::string_view drop, std::ve
   return true;
 }
 
+std::error_code parse_data_row(const Frame& f, std::vector<std::optional<std::string>>& out) {
+  MessageReader r(f.body);
+  const auto n = r.u16();
+  out.clear();
+  for (std::uint16_t i = 0; i < n && r.ok(); ++i) {
+    const auto len = r.i32();
+    if (len < 0) {
+      out.emplace_back(std::nullopt);
+      continue;
+    }
+    const auto bytes = r.bytes(static_cast<std::size_t>(len));
+    out.emplace_back(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  }
+  if (!r.ok()) return r.error();
+  return r.at_end() ? std::error_code{} : ProtocolErrc::bad_length;
+}
+
 std::string_view command_complete_tag(const Frame& f) {
   MessageReader r(f.body);
   auto t = r.cstring();

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,6 +50,9 @@ std::int64_t auth_request_code(const Frame& f);
 /// Rebuilds an AuthenticationSASL frame without the mechanism `drop`.
 /// Returns false (and writes nothing) when the frame does not list it.
 bool write_sasl_without_mechanism(const Frame& f, std::string_view drop, std::vector<std::byte>& out);
+
+/// Text-format values of a DataRow frame; NULL as nullopt.
+std::error_code parse_data_row(const Frame& f, std::vector<std::optional<std::string>>& out);
 
 /// Command tag of a CommandComplete frame (e.g. "INSERT 0 1"), empty if malformed.
 std::string_view command_complete_tag(const Frame& f);

@@ -9,6 +9,8 @@
 #include "proxy/client_request.h"
 #include "proxy/session_state.h"
 
+#include "policy/facts.h"
+
 namespace schemagate::policy {
 struct Plan;
 }
@@ -38,21 +40,30 @@ struct Hold {
   std::string approval_key;
   std::string summary;
 };
-using Verdict = std::variant<Forward, Respond, RunPlan, Hold>;
+/// The decision needs facts from the live database: the session reads them for these tables
+/// through the client's own connection, then asks again with them.
+struct NeedFacts {
+  std::vector<policy::QualifiedName> tables;
+};
+using Verdict = std::variant<Forward, Respond, RunPlan, Hold, NeedFacts>;
 
 /// The seam where statement policy plugs into the proxy: called once per complete client
-/// request that carries SQL (Query or Parse). Implementations are shared by all sessions
-/// and called concurrently from several threads: `on_request` must be thread-safe.
+/// request that carries SQL (Query or Parse), first with `facts` null; if it answers
+/// NeedFacts, again with the facts read from the database. Implementations are shared by all
+/// sessions and called concurrently from several threads: `on_request` must be thread-safe.
 class Interceptor {
  public:
   virtual ~Interceptor() = default;
-  virtual Verdict on_request(const RequestView& request, const SessionState& session) const = 0;
+  virtual Verdict on_request(const RequestView& request, const SessionState& session,
+                             const policy::CatalogFacts* facts) const = 0;
 };
 
-/// Today's production interceptor: everything passes.
+/// Everything passes (no policy).
 class ForwardAll final : public Interceptor {
  public:
-  Verdict on_request(const RequestView&, const SessionState&) const override { return Forward{}; }
+  Verdict on_request(const RequestView&, const SessionState&, const policy::CatalogFacts*) const override {
+    return Forward{};
+  }
 };
 
 /// Builds a Respond carrying one ErrorResponse (severity ERROR).

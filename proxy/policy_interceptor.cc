@@ -49,7 +49,22 @@ int server_version_num(const std::string& v) {
 
 PolicyInterceptor::PolicyInterceptor(std::shared_ptr<const policy::PolicyEngine> engine) : engine_(std::move(engine)) {}
 
-Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionState& session) const {
+Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionState& session,
+                                      const policy::CatalogFacts* facts) const {
+  if (facts == nullptr && session.tx_status != 'E') {
+    // First pass: which existing tables does the schema-changing SQL name? (In a failed
+    // transaction block nothing can be read: judge with unknown facts.)
+    NeedFacts need;
+    for (std::size_t i = 0; i < request.frame_count(); ++i) {
+      const auto f = request.frame(i);
+      std::string_view sql;
+      if (protocol::Query q; f.tag == tag::kQuery && !protocol::parse_query(f, q)) sql = q.sql;
+      if (protocol::Parse p; f.tag == tag::kParse && !protocol::parse_parse(f, p)) sql = p.sql;
+      if (sql.empty() || !policy::might_change_schema(sql)) continue;
+      for (auto& t : engine_->referenced_tables(sql)) need.tables.push_back(std::move(t));
+    }
+    if (!need.tables.empty()) return need;
+  }
   Verdict verdict = Forward{};
   std::vector<std::byte> notices;
   std::optional<bool> lock_timeout_set;
@@ -69,7 +84,7 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
     }
     if (!policy::might_change_schema(sql)) continue;  // the hot path: ordinary DML
 
-    const auto batch = engine_->evaluate(sql, session_info(session), nullptr);
+    const auto batch = engine_->evaluate(sql, session_info(session), facts);
     if (batch.lock_timeout_set_after != session.lock_timeout_set) lock_timeout_set = batch.lock_timeout_set_after;
     if (batch.outcome == Outcome::pass) continue;
     const int at = batch.decisive_index();

@@ -15,11 +15,13 @@ namespace schemagate::proxy {
 /// without building anything. Everything else goes to PolicyEngine::evaluate: pass → Forward;
 /// warn → Forward with a NOTICE; reject → Respond with the rule's ERROR (SQLSTATE SG001/SG005);
 /// rewrite → RunPlan; hold → Hold. In observe mode every decision is logged and the request is
-/// forwarded unchanged.
+/// forwarded unchanged. Statements that name existing tables first ask for live facts (size,
+/// primary key, partitioning, schema) so that size-aware rules judge the real table.
 class PolicyInterceptor final : public Interceptor {
  public:
   explicit PolicyInterceptor(std::shared_ptr<const policy::PolicyEngine> engine);
-  Verdict on_request(const RequestView& request, const SessionState& session) const override;
+  Verdict on_request(const RequestView& request, const SessionState& session,
+                     const policy::CatalogFacts* facts) const override;
 
  private:
   std::shared_ptr<const policy::PolicyEngine> engine_;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@
 #include "proxy/stream.h"
 
 namespace schemagate::proxy {
+
+class LiveFacts;
 
 /// One client connection and its server connection.
 ///
@@ -75,6 +78,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<SlowResult> slow_client_path();
   awaitable<bool> respond(Respond r, char terminator);
   awaitable<void> wait_for_server_idle();
+  awaitable<void> fetch_facts(const std::vector<policy::QualifiedName>& tables, LiveFacts& out);
   awaitable<void> wait_event();
   void on_ready_for_query(char status);
   void expect_ready_for_query(char terminator);
@@ -122,6 +126,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   net::steady_timer event_;  // wakes the client pump when server-side state changes
   std::vector<std::byte> side_out_;  // server frames forwarded out of order with the buffer (rare)
+  // Rows of the proxy's own catalog query (live policy facts), captured while swallowing.
+  bool capture_rows_ = false;
+  bool capture_failed_ = false;
+  std::vector<std::vector<std::optional<std::string>>> captured_rows_;
 };
 
 }  // namespace schemagate::proxy

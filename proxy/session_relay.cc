@@ -16,6 +16,8 @@
 #include "protocol/backend.h"
 #include "protocol/frontend.h"
 #include "protocol/tags.h"
+#include "proxy/live_facts.h"
+#include "proxy/policy_interceptor.h"
 #include "proxy/session.h"
 
 namespace schemagate::proxy {
@@ -96,7 +98,7 @@ Session::ClientScan Session::scan_client() {
     const char terminator = request_.terminator();
     if (request_.needs_inspection()) {
       const auto bytes = cbuf_.span(out.forward).first(request_.size());
-      pending_verdict_ = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_);
+      pending_verdict_ = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_, nullptr);
       const auto* fwd = std::get_if<Forward>(&pending_verdict_);
       if (fwd != nullptr && fwd->lock_timeout_set) state_.lock_timeout_set = *fwd->lock_timeout_set;
       if (fwd == nullptr || !fwd->notices.empty()) {
@@ -190,10 +192,21 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   pending_verdict_ = Forward{};
   const char terminator = request_.terminator();
   const std::size_t size = request_.size();
+  if (auto* need = std::get_if<NeedFacts>(&verdict)) {
+    const std::vector<policy::QualifiedName> tables = std::move(need->tables);
+    LiveFacts facts(server_version_num(state_.parameter("server_version")));
+    co_await fetch_facts(tables, facts);
+    if (closed_) co_return SlowResult::stop;
+    verdict = ctx_->interceptor->on_request(RequestView{request_, cbuf_.span().first(size)}, state_, &facts);
+    if (std::holds_alternative<NeedFacts>(verdict)) verdict = Forward{};  // asked twice: a broken interceptor
+  }
   if (auto* fwd = std::get_if<Forward>(&verdict)) {
-    // Policy warnings go out before the statement's own replies.
-    co_await wait_for_server_idle();
-    if (!co_await write_client(fwd->notices)) co_return SlowResult::stop;
+    if (fwd->lock_timeout_set) state_.lock_timeout_set = *fwd->lock_timeout_set;
+    if (!fwd->notices.empty()) {
+      // Policy warnings go out before the statement's own replies.
+      co_await wait_for_server_idle();
+      if (!co_await write_client(fwd->notices)) co_return SlowResult::stop;
+    }
     expect_ready_for_query(terminator);
     const bool ok = co_await write_server(cbuf_.span().first(size));
     cbuf_.consume(size);
@@ -224,6 +237,28 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   }
   const bool ok = co_await respond(std::move(answer), terminator);
   co_return ok ? SlowResult::rescan : SlowResult::stop;
+}
+
+awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& tables, LiveFacts& out) {
+  // One catalog query on the client's own connection (its search_path, its privileges), in
+  // its transaction if it has one open. The reply is hidden from the client; its rows are kept.
+  co_await wait_for_server_idle();
+  if (closed_ || state_.tx_status == 'E') co_return;
+  scratch_.clear();
+  protocol::write_query(scratch_, LiveFacts::catalog_query(tables));
+  captured_rows_.clear();
+  capture_failed_ = false;
+  capture_rows_ = true;
+  swallow_until_z_ = true;
+  expect_ready_for_query(tag::kQuery);
+  if (!co_await write_server(scratch_)) co_return;
+  co_await wait_for_server_idle();
+  capture_rows_ = false;
+  if (capture_failed_) {
+    spdlog::warn("[{}] catalog query for policy facts failed; judging with unknown facts", state_.id);
+    co_return;
+  }
+  for (const auto& row : captured_rows_) out.add_row(row, tables);
 }
 
 awaitable<void> Session::wait_for_server_idle() {
@@ -360,6 +395,11 @@ Session::ServerScan Session::scan_server() {
       out.begin = out.end;
       if (r.tag == tag::kNotificationResponse || r.tag == tag::kParameterStatus)
         side_out_.insert(side_out_.end(), frame_bytes, frame_bytes + r.consumed);
+      if (capture_rows_ && r.tag == tag::kDataRow) {
+        captured_rows_.emplace_back();
+        if (protocol::parse_data_row(r.frame, captured_rows_.back())) capture_failed_ = true;
+      }
+      if (capture_rows_ && r.tag == tag::kErrorResponse) capture_failed_ = true;
       if (r.tag == tag::kReadyForQuery) {
         swallow_until_z_ = false;
         on_ready_for_query(protocol::ready_for_query_status(r.frame));

@@ -23,7 +23,8 @@ namespace wire = schemagate::testing::wire;
 /// Refuses every request whose SQL mentions "forbidden"; forwards everything else.
 class RefuseForbidden final : public Interceptor {
  public:
-  Verdict on_request(const RequestView& request, const SessionState& session) const override {
+  Verdict on_request(const RequestView& request, const SessionState& session,
+                     const policy::CatalogFacts*) const override {
     for (std::size_t i = 0; i < request.frame_count(); ++i) {
       const auto f = request.frame(i);
       std::string_view sql;

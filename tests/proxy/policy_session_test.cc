@@ -70,6 +70,8 @@ TEST_F(PolicySession, RejectedDdlNeverReachesTheServer) {
 }
 
 TEST_F(PolicySession, RewriteIsRefusedWithThePhasesToRun) {
+  // Large enough (by the live statistics) that the plain form is not allowed.
+  ASSERT_TRUE(direct_.exec("INSERT INTO orders SELECT g, 'n' FROM generate_series(1, 30000) g; ANALYZE orders").ok);
   auto c = pq_connect_ok(enforce_->conninfo());
   PGresult* res = PQexec(c.get(), "CREATE INDEX orders_note_idx ON orders (note)");
   ASSERT_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
@@ -117,6 +119,34 @@ TEST_F(PolicySession, LookalikesAreOrdinaryQueries) {
   EXPECT_EQ(c.scalar("SELECT 'DROP TABLE orders' /* DROP TABLE orders */"), "DROP TABLE orders");
   EXPECT_EQ(c.scalar("SELECT $$DROP TABLE orders$$"), "DROP TABLE orders");
   EXPECT_TRUE(exists("orders"));
+}
+
+// Size-aware rules judge the real table: the proxy reads its size through the client's own
+// connection. A small table may use the plain, locking CREATE INDEX; a large one may not.
+TEST_F(PolicySession, LiveTableSizeDecidesBetweenPlainAndRewrite) {
+  ASSERT_TRUE(direct_.exec("DROP TABLE IF EXISTS tiny, huge").ok);
+  ASSERT_TRUE(direct_.exec("CREATE TABLE tiny AS SELECT g AS a FROM generate_series(1, 50) g").ok);
+  ASSERT_TRUE(direct_.exec("CREATE TABLE huge AS SELECT g AS a FROM generate_series(1, 30000) g").ok);
+  ASSERT_TRUE(direct_.exec("ANALYZE tiny; ANALYZE huge").ok);
+  auto c = pq_connect_ok(enforce_->conninfo());
+  const auto small = c.exec("CREATE INDEX tiny_a ON tiny (a)");
+  EXPECT_TRUE(small.ok) << small.sqlstate << " " << small.message;
+  EXPECT_TRUE(exists("tiny_a"));
+  const auto large = c.exec("CREATE INDEX huge_a ON huge (a)");
+  EXPECT_EQ(large.sqlstate, "SG001") << large.message;
+  EXPECT_FALSE(exists("huge_a"));
+  // The catalog query is invisible to the client and leaves its transaction intact.
+  ASSERT_TRUE(c.exec("BEGIN").ok);
+  ASSERT_TRUE(c.exec("INSERT INTO tiny VALUES (51)").ok);
+  EXPECT_TRUE(c.exec("CREATE INDEX tiny_a2 ON tiny (a)").ok);
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INTRANS);
+  ASSERT_TRUE(c.exec("COMMIT").ok);
+  EXPECT_EQ(direct_.scalar("SELECT count(*) FROM tiny"), "51");
+  // Names resolve under the client's search_path, as the statement will.
+  ASSERT_TRUE(direct_.exec("CREATE SCHEMA IF NOT EXISTS other; DROP TABLE IF EXISTS other.huge; "
+                           "CREATE TABLE other.huge AS SELECT 1 AS a; ANALYZE other.huge").ok);
+  ASSERT_TRUE(c.exec("SET search_path = other, public").ok);
+  EXPECT_TRUE(c.exec("CREATE INDEX other_huge_a ON huge (a)").ok);  // other.huge: one row
 }
 
 TEST_F(PolicySession, ObserveModeForwardsWhatEnforceWouldStop) {

@@ -1,0 +1,47 @@
+#include "proxy/live_facts.h"
+
+#include <gtest/gtest.h>
+
+namespace schemagate::proxy {
+namespace {
+
+using policy::QualifiedName;
+
+// Table names come from the client's SQL: they must reach the catalog query quoted, never raw.
+TEST(LiveFacts, CatalogQueryQuotesHostileNames) {
+  const std::vector<QualifiedName> tables = {{"", "orders"}, {"s", "x'); DROP TABLE y; --"}};
+  const auto sql = LiveFacts::catalog_query(tables);
+  EXPECT_NE(sql.find("(0, 'orders')"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("(1, 's.\"x''); DROP TABLE y; --\"')"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("to_regclass(t.name)"), std::string::npos);
+}
+
+TEST(LiveFacts, AnswersFromRowsAndResolvesUnqualifiedNames) {
+  const std::vector<QualifiedName> tables = {{"", "orders"}, {"app", "Events"}, {"", "missing"}};
+  LiveFacts f(150004);
+  f.add_row({"0", "public", "123456", "9000000", "r", "t"}, tables);
+  f.add_row({"1", "app", "-1", "8192", "p", "f"}, tables);
+  f.add_row({"2", std::nullopt, std::nullopt, std::nullopt, std::nullopt, "f"}, tables);
+  EXPECT_EQ(f.server_version_num(), 150004);
+  ASSERT_TRUE(f.table_size({"", "orders"}));
+  EXPECT_EQ(f.table_size({"", "orders"})->rows, 123456);
+  EXPECT_EQ(f.table_size({"public", "orders"})->bytes, 9000000);  // asked with the resolved schema
+  EXPECT_EQ(f.resolve_schema("orders"), "public");
+  EXPECT_EQ(f.has_primary_key({"", "orders"}), true);
+  EXPECT_EQ(f.is_partitioned({"app", "Events"}), true);
+  EXPECT_FALSE(f.table_size({"app", "Events"}));  // reltuples unknown and no estimate: unknown
+  EXPECT_FALSE(f.table_size({"", "missing"}));    // does not exist (yet): nothing known
+  EXPECT_FALSE(f.has_primary_key({"", "missing"}));
+  EXPECT_FALSE(f.table_size({"other", "orders"}));  // a different table of the same name
+}
+
+TEST(LiveFacts, IgnoresMalformedRows) {
+  const std::vector<QualifiedName> tables = {{"", "t"}};
+  LiveFacts f(150000);
+  f.add_row({"7", "public", "1", "1", "r", "f"}, tables);  // ord out of range
+  f.add_row({"0", "public"}, tables);                      // wrong width
+  EXPECT_FALSE(f.table_size({"", "t"}));
+}
+
+}  // namespace
+}  // namespace schemagate::proxy
