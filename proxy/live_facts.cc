@@ -1,5 +1,7 @@
 #include "proxy/live_facts.h"
 
+#include <nlohmann/json.hpp>
+
 #include <charconv>
 
 #include "policy/quote.h"
@@ -27,10 +29,22 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
     if (!values.empty()) values += ", ";
     values += "(" + std::to_string(i) + ", " + policy::quote_literal(name) + ")";
   }
+  // Columns, indexes and constraints come as JSON arrays so that names containing any
+  // character survive the trip.
   return "SELECT t.ord, n.nspname, "
          "CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE pg_relation_size(c.oid) / 8192 * 100 END, "
          "pg_total_relation_size(c.oid), c.relkind::text, "
-         "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') "
+         "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'), "
+         "(SELECT json_agg(json_build_array(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))) "
+         "   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
+         "(SELECT json_agg(json_build_array(ic.relname, i.indisunique, i.indisvalid, "
+         "    (SELECT json_agg(COALESCE(att.attname, '') ORDER BY k.n) "
+         "       FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
+         "       LEFT JOIN pg_catalog.pg_attribute att ON att.attrelid = c.oid AND att.attnum = k.attnum "
+         "      WHERE k.n <= i.indnkeyatts))) "
+         "   FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid), "
+         "(SELECT json_agg(json_build_array(k.conname, k.contype::text, pg_catalog.pg_get_constraintdef(k.oid), "
+         "    k.convalidated)) FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid) "
          "FROM (VALUES " +
          values +
          ") AS t(ord, name) "
@@ -41,7 +55,7 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
 
 void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
                         const std::vector<policy::QualifiedName>& tables) {
-  if (row.size() != 6 || !row[1]) return;  // the table does not exist (yet): nothing is known
+  if (row.size() != 9 || !row[1]) return;  // the table does not exist (yet): nothing is known
   const auto ord = to_int(row[0], -1);
   if (ord < 0 || static_cast<std::size_t>(ord) >= tables.size()) return;
   Table t;
@@ -50,6 +64,34 @@ void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
   t.size.bytes = to_int(row[3], -1);
   t.partitioned = row[4] && *row[4] == "p";
   t.has_pk = row[5] && *row[5] == "t";
+  // A malformed JSON column leaves that part unknown, never the whole table.
+  const auto json_rows = [](const std::optional<std::string>& v) {
+    nlohmann::json j = v ? nlohmann::json::parse(*v, nullptr, false) : nlohmann::json();
+    return j.is_array() ? j : nlohmann::json::array();
+  };
+  for (const auto& col : json_rows(row[6]))
+    if (col.is_array() && col.size() == 2 && col[0].is_string() && col[1].is_string())
+      t.columns[col[0].get<std::string>()] = col[1].get<std::string>();
+  for (const auto& idx : json_rows(row[7])) {
+    if (!idx.is_array() || idx.size() != 4 || !idx[0].is_string()) continue;
+    policy::IndexInfo info;
+    info.name = idx[0].get<std::string>();
+    info.unique = idx[1].is_boolean() && idx[1].get<bool>();
+    info.valid = !idx[2].is_boolean() || idx[2].get<bool>();
+    if (idx[3].is_array())
+      for (const auto& c : idx[3]) info.columns.push_back(c.is_string() ? c.get<std::string>() : std::string());
+    t.indexes.push_back(std::move(info));
+  }
+  for (const auto& con : json_rows(row[8])) {
+    if (!con.is_array() || con.size() != 4 || !con[0].is_string() || !con[1].is_string()) continue;
+    policy::ConstraintInfo info;
+    info.name = con[0].get<std::string>();
+    const auto type = con[1].get<std::string>();
+    info.type = type.empty() ? 'c' : type[0];
+    info.definition = con[2].is_string() ? con[2].get<std::string>() : std::string();
+    info.validated = !con[3].is_boolean() || con[3].get<bool>();
+    t.constraints.push_back(std::move(info));
+  }
   const auto& ref = tables[static_cast<std::size_t>(ord)];
   tables_[{ref.schema, ref.name}] = t;
 }
@@ -71,6 +113,23 @@ std::optional<policy::TableSize> LiveFacts::table_size(const policy::QualifiedNa
 std::optional<bool> LiveFacts::has_primary_key(const policy::QualifiedName& table) const {
   const auto* t = find(table);
   return t ? std::optional<bool>(t->has_pk) : std::nullopt;
+}
+
+std::vector<policy::IndexInfo> LiveFacts::indexes(const policy::QualifiedName& table) const {
+  const auto* t = find(table);
+  return t ? t->indexes : std::vector<policy::IndexInfo>{};
+}
+
+std::vector<policy::ConstraintInfo> LiveFacts::constraints(const policy::QualifiedName& table) const {
+  const auto* t = find(table);
+  return t ? t->constraints : std::vector<policy::ConstraintInfo>{};
+}
+
+std::optional<std::string> LiveFacts::column_type(const policy::QualifiedName& table, std::string_view column) const {
+  const auto* t = find(table);
+  if (!t) return std::nullopt;
+  const auto it = t->columns.find(std::string(column));
+  return it == t->columns.end() ? std::nullopt : std::optional<std::string>(it->second);
 }
 
 std::optional<std::string> LiveFacts::resolve_schema(std::string_view relation) const {

@@ -10,9 +10,9 @@ namespace schemagate::proxy {
 
 /// Catalog facts read from the live database through the client's own connection, so names
 /// resolve under the client's search_path and privileges. One catalog query covers every table
-/// a message references; the engine then reads the answers synchronously. What the query does
-/// not cover (index and constraint lists, column types, function volatility) stays unknown, and
-/// the rules assume the risky case for it.
+/// a message references (size, primary key, partitioning, schema, columns and their types,
+/// indexes, constraints); the engine then reads the answers synchronously. Function volatility
+/// is not read: the engine's own knowledge of built-in functions applies, else the risky case.
 class LiveFacts final : public policy::CatalogFacts {
  public:
   explicit LiveFacts(int server_version_num) : server_version_num_(server_version_num) {}
@@ -20,17 +20,16 @@ class LiveFacts final : public policy::CatalogFacts {
   /// The catalog query for `tables` (names quoted, never concatenated raw). Its rows, in text
   /// format, are handed back to add_row in order. Never raises an error for odd or missing names.
   static std::string catalog_query(const std::vector<policy::QualifiedName>& tables);
-  /// One row of catalog_query's result: ord, schema, rows, bytes, relkind, has_pk (NULLs as nullopt).
+  /// One row of catalog_query's result: ord, schema, rows, bytes, relkind, has_pk, columns,
+  /// indexes, constraints (the last three as JSON arrays; NULLs as nullopt).
   void add_row(const std::vector<std::optional<std::string>>& row, const std::vector<policy::QualifiedName>& tables);
 
   int server_version_num() const override { return server_version_num_; }
   std::optional<policy::TableSize> table_size(const policy::QualifiedName& table) const override;
   std::optional<bool> has_primary_key(const policy::QualifiedName& table) const override;
-  std::vector<policy::IndexInfo> indexes(const policy::QualifiedName&) const override { return {}; }
-  std::vector<policy::ConstraintInfo> constraints(const policy::QualifiedName&) const override { return {}; }
-  std::optional<std::string> column_type(const policy::QualifiedName&, std::string_view) const override {
-    return std::nullopt;
-  }
+  std::vector<policy::IndexInfo> indexes(const policy::QualifiedName& table) const override;
+  std::vector<policy::ConstraintInfo> constraints(const policy::QualifiedName& table) const override;
+  std::optional<std::string> column_type(const policy::QualifiedName& table, std::string_view column) const override;
   std::optional<policy::Volatility> function_volatility(std::string_view) const override { return std::nullopt; }
   std::optional<std::string> resolve_schema(std::string_view relation) const override;
   std::optional<bool> is_partitioned(const policy::QualifiedName& table) const override;
@@ -41,6 +40,9 @@ class LiveFacts final : public policy::CatalogFacts {
     policy::TableSize size;
     bool has_pk = false;
     bool partitioned = false;
+    std::map<std::string, std::string> columns;  // name → format_type()
+    std::vector<policy::IndexInfo> indexes;
+    std::vector<policy::ConstraintInfo> constraints;
   };
   const Table* find(const policy::QualifiedName& t) const;
 

@@ -19,9 +19,13 @@ TEST(LiveFacts, CatalogQueryQuotesHostileNames) {
 TEST(LiveFacts, AnswersFromRowsAndResolvesUnqualifiedNames) {
   const std::vector<QualifiedName> tables = {{"", "orders"}, {"app", "Events"}, {"", "missing"}};
   LiveFacts f(150004);
-  f.add_row({"0", "public", "123456", "9000000", "r", "t"}, tables);
-  f.add_row({"1", "app", "-1", "8192", "p", "f"}, tables);
-  f.add_row({"2", std::nullopt, std::nullopt, std::nullopt, std::nullopt, "f"}, tables);
+  f.add_row({"0", "public", "123456", "9000000", "r", "t", R"j([["id","bigint"],["code","character varying(20)"]])j",
+             R"j([["orders_pkey",true,true,["id"]],["orders_expr",false,false,[""]]])j",
+             R"j([["orders_pkey","p","PRIMARY KEY (id)",true],["c1","c","CHECK ((id > 0)) NOT VALID",false]])j"},
+            tables);
+  f.add_row({"1", "app", "-1", "8192", "p", "f", std::nullopt, "not json", std::nullopt}, tables);
+  f.add_row({"2", std::nullopt, std::nullopt, std::nullopt, std::nullopt, "f", std::nullopt, std::nullopt, std::nullopt},
+            tables);
   EXPECT_EQ(f.server_version_num(), 150004);
   ASSERT_TRUE(f.table_size({"", "orders"}));
   EXPECT_EQ(f.table_size({"", "orders"})->rows, 123456);
@@ -33,12 +37,26 @@ TEST(LiveFacts, AnswersFromRowsAndResolvesUnqualifiedNames) {
   EXPECT_FALSE(f.table_size({"", "missing"}));    // does not exist (yet): nothing known
   EXPECT_FALSE(f.has_primary_key({"", "missing"}));
   EXPECT_FALSE(f.table_size({"other", "orders"}));  // a different table of the same name
+  EXPECT_EQ(f.column_type({"", "orders"}, "code"), "character varying(20)");
+  EXPECT_FALSE(f.column_type({"", "orders"}, "nope"));
+  const auto idx = f.indexes({"", "orders"});
+  ASSERT_EQ(idx.size(), 2u);
+  EXPECT_EQ(idx[0].name, "orders_pkey");
+  EXPECT_TRUE(idx[0].unique);
+  EXPECT_EQ(idx[0].columns, std::vector<std::string>{"id"});
+  EXPECT_FALSE(idx[1].valid);
+  const auto cons = f.constraints({"public", "orders"});
+  ASSERT_EQ(cons.size(), 2u);
+  EXPECT_EQ(cons[1].type, 'c');
+  EXPECT_FALSE(cons[1].validated);
+  EXPECT_TRUE(f.indexes({"app", "Events"}).empty());  // malformed JSON: that part unknown
+  EXPECT_EQ(f.is_partitioned({"app", "Events"}), true);  // ... the rest still known
 }
 
 TEST(LiveFacts, IgnoresMalformedRows) {
   const std::vector<QualifiedName> tables = {{"", "t"}};
   LiveFacts f(150000);
-  f.add_row({"7", "public", "1", "1", "r", "f"}, tables);  // ord out of range
+  f.add_row({"7", "public", "1", "1", "r", "f", "[]", "[]", "[]"}, tables);  // ord out of range
   f.add_row({"0", "public"}, tables);                      // wrong width
   EXPECT_FALSE(f.table_size({"", "t"}));
 }

@@ -149,6 +149,24 @@ TEST_F(PolicySession, LiveTableSizeDecidesBetweenPlainAndRewrite) {
   EXPECT_TRUE(c.exec("CREATE INDEX other_huge_a ON huge (a)").ok);  // other.huge: one row
 }
 
+// The current column type comes from the live catalog: widening a varchar is metadata-only and
+// passes; a real type change of a large table is stopped.
+TEST_F(PolicySession, LiveColumnTypeSeparatesWideningFromRewrites) {
+  ASSERT_TRUE(direct_.exec("DROP TABLE IF EXISTS accounts").ok);
+  ASSERT_TRUE(direct_.exec("CREATE TABLE accounts AS SELECT g AS id, (g % 1000)::text::varchar(20) AS code "
+                           "FROM generate_series(1, 30000) g; ANALYZE accounts")
+                  .ok);
+  auto c = pq_connect_ok(enforce_->conninfo());
+  const auto widen = c.exec("ALTER TABLE accounts ALTER COLUMN code TYPE varchar(50)");
+  EXPECT_TRUE(widen.ok) << widen.sqlstate << " " << widen.message;
+  EXPECT_EQ(direct_.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                           "WHERE attrelid = 'accounts'::regclass AND attname = 'code'"),
+            "character varying(50)");
+  const auto retype = c.exec("ALTER TABLE accounts ALTER COLUMN code TYPE bigint USING code::bigint");
+  EXPECT_FALSE(retype.ok);
+  EXPECT_EQ(retype.sqlstate.substr(0, 2), "SG") << retype.message;
+}
+
 TEST_F(PolicySession, ObserveModeForwardsWhatEnforceWouldStop) {
   auto c = pq_connect_ok(observe_->conninfo());
   EXPECT_TRUE(c.exec("DROP TABLE orders").ok);
