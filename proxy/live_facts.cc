@@ -20,8 +20,11 @@ std::int64_t to_int(const std::optional<std::string>& v, std::int64_t fallback) 
 
 std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& tables) {
   // to_regclass resolves like the statement will (search_path, quoting) and returns NULL
-  // instead of raising for a missing table. reltuples is -1 for a table never vacuumed or
-  // analysed: then the size is estimated from its pages (about 100 rows per 8 kB page).
+  // instead of raising for a missing table. Everything is read from the catalogs only: no
+  // function that opens the relation (pg_relation_size and friends take a lock, and would
+  // queue behind any lock on the table — even one held by a prepared transaction). Sizes are
+  // the planner's statistics; a table never vacuumed or analysed (reltuples -1) has unknown
+  // size, and the rules treat it as large.
   std::string values;
   for (std::size_t i = 0; i < tables.size(); ++i) {
     const auto& t = tables[i];
@@ -32,8 +35,7 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
   // Columns, indexes and constraints come as JSON arrays so that names containing any
   // character survive the trip.
   return "SELECT t.ord, n.nspname, "
-         "CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE pg_relation_size(c.oid) / 8192 * 100 END, "
-         "pg_total_relation_size(c.oid), c.relkind::text, "
+         "c.reltuples::bigint, c.relpages::bigint * current_setting('block_size')::bigint, c.relkind::text, "
          "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'), "
          "(SELECT json_agg(json_build_array(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))) "
          "   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
