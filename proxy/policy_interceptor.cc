@@ -51,9 +51,11 @@ PolicyInterceptor::PolicyInterceptor(std::shared_ptr<const policy::PolicyEngine>
 
 Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionState& session,
                                       const policy::CatalogFacts* facts) const {
-  if (facts == nullptr && session.tx_status != 'E') {
-    // First pass: which existing tables does the schema-changing SQL name? (In a failed
-    // transaction block nothing can be read: judge with unknown facts.)
+  if (facts == nullptr) {
+    // First pass. The hot path ends here: a request whose SQL is all ordinary DML is forwarded
+    // after one pre-classifier scan. Otherwise ask for the live facts of the existing tables
+    // the SQL names (in a failed transaction block nothing can be read: judge without them).
+    bool schema_changing = false;
     NeedFacts need;
     for (std::size_t i = 0; i < request.frame_count(); ++i) {
       const auto f = request.frame(i);
@@ -61,8 +63,11 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
       if (protocol::Query q; f.tag == tag::kQuery && !protocol::parse_query(f, q)) sql = q.sql;
       if (protocol::Parse p; f.tag == tag::kParse && !protocol::parse_parse(f, p)) sql = p.sql;
       if (sql.empty() || !policy::might_change_schema(sql)) continue;
+      schema_changing = true;
+      if (session.tx_status == 'E') continue;
       for (auto& t : engine_->referenced_tables(sql)) need.tables.push_back(std::move(t));
     }
+    if (!schema_changing) return Forward{};
     if (!need.tables.empty()) return need;
   }
   Verdict verdict = Forward{};
