@@ -125,10 +125,5 @@ std::error_code parse_data_row(const Frame& f, std::vector<std::optional<std::st
   return r.at_end() ? std::error_code{} : ProtocolErrc::bad_length;
 }
 
-std::string_view command_complete_tag(const Frame& f) {
-  MessageReader r(f.body);
-  auto t = r.cstring();
-  return r.ok() ? t : std::string_view{};
-}
 
 }  // namespace schemagate::protocol

@@ -54,7 +54,5 @@ bool write_sasl_without_mechanism(const Frame& f, std::string_view drop, std::ve
 /// Text-format values of a DataRow frame; NULL as nullopt.
 std::error_code parse_data_row(const Frame& f, std::vector<std::optional<std::string>>& out);
 
-/// Command tag of a CommandComplete frame (e.g. "INSERT 0 1"), empty if malformed.
-std::string_view command_complete_tag(const Frame& f);
 
 }  // namespace schemagate::protocol

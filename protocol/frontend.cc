@@ -30,6 +30,18 @@ std::error_code parse_parse(const Frame& f, Parse& out) {
   return {};
 }
 
+std::string_view statement_sql(const Frame& f) {
+  if (f.tag == tag::kQuery) {
+    Query q;
+    return parse_query(f, q) ? std::string_view{} : q.sql;
+  }
+  if (f.tag == tag::kParse) {
+    Parse p;
+    return parse_parse(f, p) ? std::string_view{} : p.sql;
+  }
+  return {};
+}
+
 void write_query(std::vector<std::byte>& out, std::string_view sql) {
   MessageWriter(out).begin(tag::kQuery).cstring(sql).finish();
 }

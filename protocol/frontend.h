@@ -24,6 +24,10 @@ struct Parse {
 };
 std::error_code parse_parse(const Frame& f, Parse& out);
 
+/// The SQL text a Query or Parse frame carries; empty for other or malformed frames (the server
+/// rejects malformed ones itself).
+std::string_view statement_sql(const Frame& f);
+
 /// Appends a Query message (used by the proxy's own statements and by tests).
 void write_query(std::vector<std::byte>& out, std::string_view sql);
 

@@ -58,10 +58,7 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
     bool schema_changing = false;
     NeedFacts need;
     for (std::size_t i = 0; i < request.frame_count(); ++i) {
-      const auto f = request.frame(i);
-      std::string_view sql;
-      if (protocol::Query q; f.tag == tag::kQuery && !protocol::parse_query(f, q)) sql = q.sql;
-      if (protocol::Parse p; f.tag == tag::kParse && !protocol::parse_parse(f, p)) sql = p.sql;
+      const std::string_view sql = protocol::statement_sql(request.frame(i));
       if (sql.empty() || !policy::might_change_schema(sql)) continue;
       schema_changing = true;
       if (session.tx_status == 'E') continue;
@@ -74,19 +71,8 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
   std::vector<std::byte> notices;
   std::optional<bool> lock_timeout_set;
   for (std::size_t i = 0; i < request.frame_count(); ++i) {
-    const auto f = request.frame(i);
-    std::string_view sql;
-    if (f.tag == tag::kQuery) {
-      protocol::Query q;
-      if (protocol::parse_query(f, q)) continue;  // malformed: the server will reject it
-      sql = q.sql;
-    } else if (f.tag == tag::kParse) {
-      protocol::Parse p;
-      if (protocol::parse_parse(f, p)) continue;
-      sql = p.sql;
-    } else {
-      continue;
-    }
+    const std::string_view sql = protocol::statement_sql(request.frame(i));
+    if (sql.empty()) continue;
     if (!policy::might_change_schema(sql)) continue;  // the hot path: ordinary DML
 
     const auto batch = engine_->evaluate(sql, session_info(session), facts);

@@ -254,20 +254,26 @@ awaitable<bool> Session::handle_cancel_request(std::uint32_t pid, std::uint32_t 
   co_return false;  // a cancel connection ends here
 }
 
-awaitable<void> Session::send_cancel(ServerKey key) {
+awaitable<error_code> Session::connect_to_upstream(tcp::socket& sock) {
+  // An IP literal needs no resolver (which would cost a thread hop per connection).
   const auto& up = ctx_->config->upstream;
   error_code ec;
-  tcp::socket sock(executor());
   const auto literal = net::ip::make_address(up.host, ec);
   if (!ec) {
     co_await sock.async_connect(tcp::endpoint(literal, up.port), net::redirect_error(use_awaitable, ec));
-  } else {
-    tcp::resolver resolver(executor());
-    ec.clear();
-    const auto port = std::to_string(up.port);
-    const auto endpoints = co_await resolver.async_resolve(up.host, port, net::redirect_error(use_awaitable, ec));
-    if (!ec) co_await net::async_connect(sock, endpoints, net::redirect_error(use_awaitable, ec));
+    co_return ec;
   }
+  tcp::resolver resolver(executor());
+  ec.clear();
+  const auto port = std::to_string(up.port);
+  const auto endpoints = co_await resolver.async_resolve(up.host, port, net::redirect_error(use_awaitable, ec));
+  if (!ec) co_await net::async_connect(sock, endpoints, net::redirect_error(use_awaitable, ec));
+  co_return ec;
+}
+
+awaitable<void> Session::send_cancel(ServerKey key) {
+  tcp::socket sock(executor());
+  error_code ec = co_await connect_to_upstream(sock);
   if (ec) {
     spdlog::warn("[{}] could not send a cancel request to the database server: {}", state_.id, ec.message());
     co_return;
@@ -292,16 +298,7 @@ awaitable<bool> Session::connect_upstream() {
     error_code ignored;
     server_.socket().close(ignored);
   });
-  const auto literal = net::ip::make_address(up.host, ec);
-  if (!ec) {
-    co_await server_.socket().async_connect(tcp::endpoint(literal, up.port), net::redirect_error(use_awaitable, ec));
-  } else {
-    tcp::resolver resolver(executor());
-    ec.clear();
-    const auto endpoints =
-        co_await resolver.async_resolve(up.host, std::to_string(up.port), net::redirect_error(use_awaitable, ec));
-    if (!ec) co_await net::async_connect(server_.socket(), endpoints, net::redirect_error(use_awaitable, ec));
-  }
+  ec = co_await connect_to_upstream(server_.socket());
   timeout.cancel();
   if (ec || timed_out) {
     ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);

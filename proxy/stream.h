@@ -14,7 +14,6 @@ class Stream {
 
   tcp::socket& socket() { return socket_; }
   bool is_tls() const { return tls_ != nullptr; }
-  SSL* native_ssl() { return tls_ ? tls_->native_handle() : nullptr; }
 
   /// Server side of a handshake (we are the server towards a client).
   awaitable<error_code> upgrade_as_server(ssl::context& ctx);

@@ -53,6 +53,17 @@ TEST(Parse, RejectsTruncatedParameterTypes) {
   EXPECT_EQ(parse_parse(only_frame(b), p), ProtocolErrc::truncated);
 }
 
+// The one place the proxy takes SQL out of a request: Query and Parse only, nothing from
+// other or malformed frames.
+TEST(StatementSql, FromQueryAndParseOnly) {
+  EXPECT_EQ(statement_sql(only_frame(msg('Q', testing::lit("DROP TABLE t\0")))), "DROP TABLE t");
+  Bytes parse;
+  MessageWriter(parse).begin(tag::kParse).cstring("s").cstring("CREATE INDEX i ON t (a)").u16(0).finish();
+  EXPECT_EQ(statement_sql(only_frame(parse)), "CREATE INDEX i ON t (a)");
+  EXPECT_EQ(statement_sql(only_frame(msg('B', testing::lit("\0\0\0\0\0\0\0\0")))), "");
+  EXPECT_EQ(statement_sql(only_frame(msg('Q', "no terminator"))), "");
+}
+
 TEST(ErrorResponse, RoundTrips) {
   Bytes b;
   write_error_response(b, ErrorFields{"ERROR", "SG001", "rejected", "it locks", "use CONCURRENTLY"});

@@ -26,10 +26,7 @@ class RefuseForbidden final : public Interceptor {
   Verdict on_request(const RequestView& request, const SessionState& session,
                      const policy::CatalogFacts*) const override {
     for (std::size_t i = 0; i < request.frame_count(); ++i) {
-      const auto f = request.frame(i);
-      std::string_view sql;
-      if (protocol::Query q; f.tag == 'Q' && !protocol::parse_query(f, q)) sql = q.sql;
-      if (protocol::Parse p; f.tag == 'P' && !protocol::parse_parse(f, p)) sql = p.sql;
+      const std::string_view sql = protocol::statement_sql(request.frame(i));
       if (sql.find("forbidden") != std::string_view::npos)
         return respond_error("SG001", "statement refused for " + session.user, "test detail", "test hint");
     }
