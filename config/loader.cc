@@ -47,6 +47,11 @@ void load_logging(const YAML::Node& n, ErrorSink& errors, Logging& out) {
     s.get("level", out.level);
 }
 
+void load_io(const YAML::Node& n, ErrorSink& errors, Io& out) {
+  Section s(n, "io", errors, {"busy_poll_us"});
+  s.get("busy_poll_us", out.busy_poll_us, 0, 100000);
+}
+
 }  // namespace
 
 const char* to_string(UpstreamTlsMode m) {
@@ -73,6 +78,14 @@ void validate(const Config& c, std::vector<ConfigError>& errors) {
   if (t.require && t.cert_file.empty())
     errors.push_back({"listen.tls.require", 0, "requires listen.tls.cert_file and key_file"});
   if (c.upstream.host.empty()) errors.push_back({"upstream.host", 0, "must not be empty"});
+  // PostgreSQL never offers TLS on a Unix socket (libpq ignores sslmode there); a mode that
+  // demands it could never be met, so say so now rather than at the first connection.
+  using M = UpstreamTlsMode;
+  const auto mode = c.upstream.tls.mode;
+  if (c.upstream.is_unix_socket() && mode != M::disable && mode != M::prefer)
+    errors.push_back({"upstream.tls.mode", 0,
+                      std::string("'") + to_string(mode) + "' cannot be met over a Unix socket (upstream.host '" +
+                          c.upstream.host + "'); use disable or prefer"});
 }
 
 LoadResult load_config_text(const std::string& yaml_text) {
@@ -86,13 +99,14 @@ LoadResult load_config_text(const std::string& yaml_text) {
   }
   ErrorSink errors;
   try {
-    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "workers", "policy"});
+    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "workers", "io", "policy"});
     if (top.valid()) {
       load_listen(top.node("listen"), errors, result.config.listen);
       load_upstream(top.node("upstream"), errors, result.config.upstream);
       load_limits(top.node("limits"), errors, result.config.limits);
       load_logging(top.node("log"), errors, result.config.log);
       top.get("workers", result.config.workers, 0, 256, true);
+      load_io(top.node("io"), errors, result.config.io);
       load_policy_section(top.node("policy"), errors, result.config.policy);
     }
   } catch (const YAML::Exception& e) {  // defensive: a yaml-cpp conversion we did not foresee

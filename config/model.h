@@ -29,10 +29,17 @@ struct UpstreamTls {
 };
 
 struct Upstream {
+  // A host name, an IP address, or (as in libpq) a directory holding the server's Unix socket.
   std::string host = "127.0.0.1";
   std::uint16_t port = 5432;
   std::uint32_t connect_timeout_ms = 5000;
   UpstreamTls tls;
+
+  bool is_unix_socket() const { return !host.empty() && host.front() == '/'; }
+  /// The socket file PostgreSQL creates in that directory for this port.
+  std::string unix_socket_path() const { return host + "/.s.PGSQL." + std::to_string(port); }
+  /// For messages: host:port, or the socket file.
+  std::string describe() const { return is_unix_socket() ? unix_socket_path() : host + ":" + std::to_string(port); }
 };
 
 struct Limits {
@@ -49,6 +56,12 @@ struct Logging {
   std::string level = "info";  // trace debug info warn error critical off
 };
 
+/// How the I/O threads wait for work.
+struct Io {
+  // After handling work, poll for this long before sleeping (0 = always sleep at once).
+  std::uint32_t busy_poll_us = 0;
+};
+
 /// The whole validated configuration, immutable once loaded.
 struct Config {
   Listen listen;
@@ -56,6 +69,7 @@ struct Config {
   Limits limits;
   Logging log;
   unsigned workers = 1;  // I/O threads; 0 = one per core
+  Io io;
   PolicyRef policy;
 };
 

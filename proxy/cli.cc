@@ -30,7 +30,8 @@ constexpr const char* kUsage = R"(schemagate — a PostgreSQL proxy that makes s
 
 Usage:
   schemagate serve [--config FILE] [--listen HOST:PORT] [--upstream HOST:PORT]
-                   [--policy FILE] [--mode observe|enforce] [--workers N] [--log-level LEVEL]
+                   [--policy FILE] [--mode observe|enforce] [--workers N] [--busy-poll-us N]
+                   [--log-level LEVEL]
   schemagate config check FILE
   schemagate check [--config FILE | --policy FILE] [--format text|json|github] [--pg-version N] FILE.sql...
   schemagate explain [--policy FILE] [--format text|json] [--pg-version N] [--in-transaction] [--table-rows N] "SQL"
@@ -87,6 +88,16 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
       c.workers = static_cast<unsigned>(n);
     } catch (const std::exception&) {
       return "--workers: expected an integer from 0 to 256, got '" + value + "'";
+    }
+    return "";
+  }
+  if (flag == "--busy-poll-us") {
+    try {
+      const auto n = std::stoul(value);
+      if (n > 100000) throw std::out_of_range("busy-poll-us");
+      c.io.busy_poll_us = static_cast<std::uint32_t>(n);
+    } catch (const std::exception&) {
+      return "--busy-poll-us: expected an integer from 0 to 100000, got '" + value + "'";
     }
     return "";
   }
@@ -190,8 +201,8 @@ int serve(const std::vector<std::string>& args) {
     spdlog::critical("{}", error);
     return 1;
   }
-  spdlog::info("schemagate {} listening on {}:{}, upstream {}:{} (tls {}), policy mode {}", SG_VERSION,
-               cfg->listen.address, server.port(), cfg->upstream.host, cfg->upstream.port,
+  spdlog::info("schemagate {} listening on {}:{}, upstream {} (tls {}), policy mode {}", SG_VERSION,
+               cfg->listen.address, server.port(), cfg->upstream.describe(),
                config::to_string(cfg->upstream.tls.mode),
                config::to_string(engine->policy().mode));
   if (!cfg->policy.file.empty()) spdlog::info("policy file {}", cfg->policy.file);

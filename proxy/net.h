@@ -10,6 +10,8 @@ namespace schemagate::proxy {
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
+// A stream socket of any family: clients arrive over TCP, the database may be TCP or a Unix socket.
+using StreamSocket = boost::asio::generic::stream_protocol::socket;
 using boost::system::error_code;
 template <class T = void>
 using awaitable = boost::asio::awaitable<T>;

@@ -35,6 +35,7 @@ class Server {
   const ProxyStats& stats() const { return *ctx_->stats; }
 
  private:
+  void run_worker();
   awaitable<void> accept_loop();
   awaitable<void> sweep_loop();
   void begin_drain();

@@ -2,6 +2,8 @@
 // The ready-state pumps live in session_relay.cc.
 #include "proxy/session.h"
 
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include "protocol/backend.h"
@@ -25,12 +27,20 @@ std::int64_t now_ms() {
 }
 
 bool wants_whole_always(char) { return true; }
+
+std::string describe_peer(const StreamSocket::endpoint_type& peer) {
+  if (peer.protocol().family() != AF_INET && peer.protocol().family() != AF_INET6) return "local socket";
+  tcp::endpoint ip;
+  std::memcpy(ip.data(), peer.data(), peer.size());
+  ip.resize(peer.size());
+  return ip.address().to_string() + ":" + std::to_string(ip.port());
+}
 }  // namespace
 
 Session::Session(tcp::socket client, std::shared_ptr<SessionContext> ctx, std::uint64_t id)
     : ctx_(std::move(ctx)),
       client_(std::move(client)),
-      server_(tcp::socket(client_.socket().get_executor())),
+      server_(StreamSocket(client_.socket().get_executor())),
       cbuf_(kClientBufferBytes),
       sbuf_(kServerBufferBytes),
       cdec_(ctx_->config->limits.max_message_bytes),
@@ -39,8 +49,8 @@ Session::Session(tcp::socket client, std::shared_ptr<SessionContext> ctx, std::u
       event_(client_.socket().get_executor()) {
   state_.id = id;
   error_code ec;
-  const auto ep = client_.socket().remote_endpoint(ec);
-  if (!ec) state_.client_addr = ep.address().to_string() + ":" + std::to_string(ep.port());
+  const auto peer = client_.socket().remote_endpoint(ec);
+  if (!ec) state_.client_addr = describe_peer(peer);
   touch();
   ctx_->stats->sessions_active.fetch_add(1, std::memory_order_relaxed);
   ctx_->stats->sessions_total.fetch_add(1, std::memory_order_relaxed);
@@ -254,25 +264,40 @@ awaitable<bool> Session::handle_cancel_request(std::uint32_t pid, std::uint32_t 
   co_return false;  // a cancel connection ends here
 }
 
-awaitable<error_code> Session::connect_to_upstream(tcp::socket& sock) {
-  // An IP literal needs no resolver (which would cost a thread hop per connection).
+awaitable<error_code> Session::connect_to_upstream(StreamSocket& sock) {
   const auto& up = ctx_->config->upstream;
   error_code ec;
+  if (up.is_unix_socket()) {
+    const StreamSocket::endpoint_type where{net::local::stream_protocol::endpoint(up.unix_socket_path())};
+    co_await sock.async_connect(where, net::redirect_error(use_awaitable, ec));
+    co_return ec;
+  }
+  // An IP literal needs no resolver (which would cost a thread hop per connection).
   const auto literal = net::ip::make_address(up.host, ec);
   if (!ec) {
-    co_await sock.async_connect(tcp::endpoint(literal, up.port), net::redirect_error(use_awaitable, ec));
+    const StreamSocket::endpoint_type where{tcp::endpoint(literal, up.port)};
+    co_await sock.async_connect(where, net::redirect_error(use_awaitable, ec));
     co_return ec;
   }
   tcp::resolver resolver(executor());
   ec.clear();
   const auto port = std::to_string(up.port);
   const auto endpoints = co_await resolver.async_resolve(up.host, port, net::redirect_error(use_awaitable, ec));
-  if (!ec) co_await net::async_connect(sock, endpoints, net::redirect_error(use_awaitable, ec));
+  if (ec) co_return ec;
+  ec = net::error::host_not_found;  // stays so if the name resolved to nothing
+  for (const auto& entry : endpoints) {
+    error_code ignored;
+    if (sock.is_open()) sock.close(ignored);
+    const StreamSocket::endpoint_type where{entry.endpoint()};
+    ec.clear();
+    co_await sock.async_connect(where, net::redirect_error(use_awaitable, ec));
+    if (!ec || ec == net::error::operation_aborted) break;  // connected, or closed by the timeout
+  }
   co_return ec;
 }
 
 awaitable<void> Session::send_cancel(ServerKey key) {
-  tcp::socket sock(executor());
+  StreamSocket sock(executor());
   error_code ec = co_await connect_to_upstream(sock);
   if (ec) {
     spdlog::warn("[{}] could not send a cancel request to the database server: {}", state_.id, ec.message());
@@ -303,13 +328,13 @@ awaitable<bool> Session::connect_upstream() {
   if (ec || timed_out) {
     ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
     const std::string why = timed_out ? "timeout expired" : ec.message();
-    spdlog::error("[{}] could not connect to upstream {}:{}: {}", state_.id, up.host, up.port, why);
-    const std::string message =
-        "schemagate: could not connect to the database server at " + up.host + ":" + std::to_string(up.port) + ": " + why;
+    const auto where = up.describe();
+    spdlog::error("[{}] could not connect to upstream {}: {}", state_.id, where, why);
+    const std::string message = "schemagate: could not connect to the database server at " + where + ": " + why;
     co_await send_fatal("08001", message);
     co_return false;
   }
-  server_.socket().set_option(tcp::no_delay(true), ec);
+  if (!up.is_unix_socket()) server_.socket().set_option(tcp::no_delay(true), ec);
   client_.socket().set_option(tcp::no_delay(true), ec);
   if (!co_await negotiate_upstream_tls()) co_return false;
   const bool ok = co_await write_server(startup_packet_);
@@ -319,7 +344,8 @@ awaitable<bool> Session::connect_upstream() {
 awaitable<bool> Session::negotiate_upstream_tls() {
   const auto& tls = ctx_->config->upstream.tls;
   using config::UpstreamTlsMode;
-  if (tls.mode == UpstreamTlsMode::disable) co_return true;
+  // No TLS on a Unix socket (the config refuses modes that would demand it).
+  if (tls.mode == UpstreamTlsMode::disable || ctx_->config->upstream.is_unix_socket()) co_return true;
   std::vector<std::byte> req;
   protocol::MessageWriter(req).begin_untagged().u32(protocol::kSslRequestCode).finish();
   error_code ec;

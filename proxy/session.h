@@ -56,7 +56,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> relay_authentication();
   awaitable<bool> handle_cancel_request(std::uint32_t pid, std::uint32_t secret);
   awaitable<void> send_cancel(ServerKey key);
-  awaitable<error_code> connect_to_upstream(tcp::socket& sock);
+  awaitable<error_code> connect_to_upstream(StreamSocket& sock);
   awaitable<bool> read_client_frame(protocol::Frame& out);
   awaitable<bool> read_server_frame(protocol::Frame& out, std::size_t& consumed);
 

@@ -3,7 +3,7 @@
 namespace schemagate::proxy {
 
 awaitable<error_code> Stream::upgrade_as_server(ssl::context& ctx) {
-  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
+  tls_ = std::make_unique<ssl::stream<StreamSocket&>>(socket_, ctx);
   error_code ec;
   co_await tls_->async_handshake(ssl::stream_base::server, net::redirect_error(use_awaitable, ec));
   co_return ec;
@@ -11,7 +11,7 @@ awaitable<error_code> Stream::upgrade_as_server(ssl::context& ctx) {
 
 awaitable<error_code> Stream::upgrade_as_client(ssl::context& ctx, bool verify_peer, std::string verify_name,
                                                 std::string sni) {
-  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
+  tls_ = std::make_unique<ssl::stream<StreamSocket&>>(socket_, ctx);
   error_code ec;
   tls_->set_verify_mode(verify_peer ? ssl::verify_peer : ssl::verify_none, ec);
   if (!ec && !verify_name.empty()) tls_->set_verify_callback(ssl::host_name_verification(verify_name), ec);
@@ -23,7 +23,7 @@ awaitable<error_code> Stream::upgrade_as_client(ssl::context& ctx, bool verify_p
 
 void Stream::close() {
   error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.shutdown(StreamSocket::shutdown_both, ignored);
   socket_.close(ignored);
 }
 

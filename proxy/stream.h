@@ -10,9 +10,9 @@ namespace schemagate::proxy {
 /// Starts plain; `upgrade_*` switches to TLS after an SSLRequest was answered 'S'.
 class Stream {
  public:
-  explicit Stream(tcp::socket socket) : socket_(std::move(socket)) {}
+  explicit Stream(StreamSocket socket) : socket_(std::move(socket)) {}
 
-  tcp::socket& socket() { return socket_; }
+  StreamSocket& socket() { return socket_; }
   bool is_tls() const { return tls_ != nullptr; }
 
   /// Server side of a handshake (we are the server towards a client).
@@ -36,8 +36,8 @@ class Stream {
   void close();
 
  private:
-  tcp::socket socket_;
-  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
+  StreamSocket socket_;
+  std::unique_ptr<ssl::stream<StreamSocket&>> tls_;
 };
 
 }  // namespace schemagate::proxy

@@ -89,6 +89,36 @@ TEST(LoadConfig, TlsKeyWithoutCertificateIsRefused) {
   EXPECT_EQ(r2.errors[0].key, "listen.tls.require");
 }
 
+TEST(LoadConfig, BusyPollWindowIsReadAndBounded) {
+  EXPECT_EQ(load_config_text("").config.io.busy_poll_us, 0u);  // off unless asked for
+  const auto r = load_config_text("io:\n  busy_poll_us: 150\n");
+  ASSERT_TRUE(r.ok()) << r.error_text("t");
+  EXPECT_EQ(r.config.io.busy_poll_us, 150u);
+  const auto bad = load_config_text("io:\n  busy_poll_us: -1\n  spin: yes\n");
+  ASSERT_EQ(bad.errors.size(), 2u) << bad.error_text("t");
+  EXPECT_EQ(bad.errors[0].key, "io.spin");  // unknown keys are reported first
+  EXPECT_EQ(bad.errors[1].to_string(), "io.busy_poll_us (line 2): expected an integer from 0 to 100000, got '-1'");
+}
+
+// libpq's convention: a host starting with '/' is the directory of the server's socket.
+TEST(LoadConfig, UnixSocketUpstreamIsADirectoryAndRefusesTlsItCannotGet) {
+  const auto r = load_config_text("upstream:\n  host: /var/run/postgresql\n  port: 5433\n");
+  ASSERT_TRUE(r.ok()) << r.error_text("t");
+  EXPECT_TRUE(r.config.upstream.is_unix_socket());
+  EXPECT_EQ(r.config.upstream.describe(), "/var/run/postgresql/.s.PGSQL.5433");
+  EXPECT_FALSE(load_config_text("upstream:\n  host: db\n").config.upstream.is_unix_socket());
+  EXPECT_EQ(load_config_text("upstream:\n  host: db\n").config.upstream.describe(), "db:5432");
+
+  for (const char* mode : {"require", "verify-ca", "verify-full"}) {
+    const auto bad =
+        load_config_text(std::string("upstream:\n  host: /run/pg\n  tls:\n    mode: ") + mode + "\n");
+    ASSERT_EQ(bad.errors.size(), 1u) << mode;
+    EXPECT_EQ(bad.errors[0].key, "upstream.tls.mode");
+    EXPECT_NE(bad.errors[0].message.find("Unix socket"), std::string::npos) << bad.errors[0].message;
+  }
+  EXPECT_TRUE(load_config_text("upstream:\n  host: /run/pg\n  tls:\n    mode: disable\n").ok());
+}
+
 TEST(LoadConfig, UnreadableFileIsOneError) {
   const auto r = load_config_file("/nonexistent/schemagate.yaml");
   ASSERT_EQ(r.errors.size(), 1u);
