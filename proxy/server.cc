@@ -1,6 +1,5 @@
 #include "proxy/server.h"
 
-#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include "proxy/session.h"
@@ -27,13 +26,15 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
       ioc_(threads_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
       acceptor_(ioc_),
       signals_(ioc_),
-      sweeper_(ioc_) {
+      sweeper_(ioc_),
+      poller_(ioc_, std::chrono::microseconds(config->io.busy_poll_us)) {
   ctx_ = std::make_shared<SessionContext>();
   ctx_->config = std::move(config);
   ctx_->tls = std::make_shared<TlsContexts>();
   ctx_->cancels = std::make_shared<CancelMap>();
   ctx_->interceptor = std::move(interceptor);
   ctx_->stats = std::make_shared<ProxyStats>();
+  if (ctx_->config->io.busy_poll_us > 0) ctx_->poller = &poller_;
 }
 
 Server::~Server() = default;
@@ -73,34 +74,10 @@ void Server::run(bool handle_signals) {
     });
   }
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { run_worker(); });
-  run_worker();
+  poller_.start();
+  for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
   for (auto& t : pool) t.join();
-}
-
-void Server::run_worker() {
-  const auto spin = std::chrono::microseconds(ctx_->config->io.busy_poll_us);
-  if (spin.count() == 0) {
-    ioc_.run();
-    return;
-  }
-  // Busy polling: after work, keep polling for `spin` before sleeping in epoll_wait. A thread
-  // that is awake when the next message arrives needs no wake-up (an IPI and a context switch),
-  // which is most of a proxy's added latency. sched_yield lets a process that shares the core
-  // (often the database itself) run meanwhile.
-  auto last_work = std::chrono::steady_clock::now();
-  while (!ioc_.stopped()) {
-    if (ioc_.poll() > 0) {
-      last_work = std::chrono::steady_clock::now();
-      continue;
-    }
-    if (std::chrono::steady_clock::now() - last_work < spin) {
-      sched_yield();
-      continue;
-    }
-    ioc_.run_one();
-    last_work = std::chrono::steady_clock::now();
-  }
 }
 
 void Server::shutdown() {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "proxy/busy_poller.h"
 #include "proxy/net.h"
 #include "proxy/session_context.h"
 
@@ -35,7 +36,6 @@ class Server {
   const ProxyStats& stats() const { return *ctx_->stats; }
 
  private:
-  void run_worker();
   awaitable<void> accept_loop();
   awaitable<void> sweep_loop();
   void begin_drain();
@@ -47,6 +47,7 @@ class Server {
   tcp::acceptor acceptor_;
   net::signal_set signals_;
   net::steady_timer sweeper_;
+  BusyPoller poller_;
   std::uint16_t port_ = 0;
   bool stopping_ = false;  // on ioc_ threads only after start
   std::int64_t drain_deadline_ms_ = 0;

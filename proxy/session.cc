@@ -126,7 +126,8 @@ awaitable<bool> Session::write_client(std::span<const std::byte> bytes) {
   }
   client_writing_ = true;
   error_code ec;
-  co_await client_.write_all(net::buffer(bytes.data(), bytes.size()), ec);
+  const auto sent = client_.try_write(net::buffer(bytes.data(), bytes.size()), ec);
+  if (!ec && sent < bytes.size()) co_await client_.write_all(net::buffer(bytes.data() + sent, bytes.size() - sent), ec);
   client_writing_ = false;
   notify();
   co_return !ec;
@@ -134,7 +135,8 @@ awaitable<bool> Session::write_client(std::span<const std::byte> bytes) {
 
 awaitable<bool> Session::write_server(std::span<const std::byte> bytes) {
   error_code ec;
-  co_await server_.write_all(net::buffer(bytes.data(), bytes.size()), ec);
+  const auto sent = server_.try_write(net::buffer(bytes.data(), bytes.size()), ec);
+  if (!ec && sent < bytes.size()) co_await server_.write_all(net::buffer(bytes.data() + sent, bytes.size() - sent), ec);
   co_return !ec;
 }
 

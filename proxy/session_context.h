@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "config/model.h"
+#include "proxy/busy_poller.h"
 #include "proxy/cancel_map.h"
 #include "proxy/interceptor.h"
 #include "proxy/tls_contexts.h"
@@ -29,6 +30,7 @@ struct SessionContext {
   std::shared_ptr<CancelMap> cancels;
   std::shared_ptr<const Interceptor> interceptor;
   std::shared_ptr<ProxyStats> stats;
+  BusyPoller* poller = nullptr;  // owned by the server; null where nothing polls (unit tests)
 };
 
 }  // namespace schemagate::proxy

@@ -122,7 +122,8 @@ awaitable<void> Session::client_pump() {
     const auto scan = scan_client();
     if (scan.forward > 0) {
       error_code ec;
-      co_await server_.write_all(net::buffer(cbuf_.data(), scan.forward), ec);
+      const auto sent = server_.try_write(net::buffer(cbuf_.data(), scan.forward), ec);
+      if (!ec && sent < scan.forward) co_await server_.write_all(net::buffer(cbuf_.data() + sent, scan.forward - sent), ec);
       if (ec) co_return;
       cbuf_.consume(scan.forward);
     }
@@ -156,6 +157,7 @@ awaitable<void> Session::client_pump() {
       co_return;
     }
     touch();
+    if (ctx_->poller != nullptr) ctx_->poller->on_activity();
     cbuf_.commit(n);
   }
 }
@@ -323,6 +325,7 @@ awaitable<void> Session::server_pump() {
       }
       co_return;
     }
+    if (ctx_->poller != nullptr) ctx_->poller->on_activity();
     sbuf_.commit(n);
     const auto scan = scan_server();
     if (!scan.ok) {
@@ -338,7 +341,10 @@ awaitable<void> Session::server_pump() {
       } else {
         client_writing_ = true;
         error_code wec;
-        co_await client_.write_all(net::buffer(sbuf_.data() + scan.begin, scan.end - scan.begin), wec);
+        const auto* from = sbuf_.data() + scan.begin;
+        const auto size = scan.end - scan.begin;
+        const auto sent = client_.try_write(net::buffer(from, size), wec);
+        if (!wec && sent < size) co_await client_.write_all(net::buffer(from + sent, size - sent), wec);
         client_writing_ = false;
         notify();
         if (wec) {

@@ -90,7 +90,7 @@ TEST(LoadConfig, TlsKeyWithoutCertificateIsRefused) {
 }
 
 TEST(LoadConfig, BusyPollWindowIsReadAndBounded) {
-  EXPECT_EQ(load_config_text("").config.io.busy_poll_us, 0u);  // off unless asked for
+  EXPECT_EQ(load_config_text("").config.io.busy_poll_us, 25u);
   const auto r = load_config_text("io:\n  busy_poll_us: 150\n");
   ASSERT_TRUE(r.ok()) << r.error_text("t");
   EXPECT_EQ(r.config.io.busy_poll_us, 150u);
