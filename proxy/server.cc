@@ -23,11 +23,11 @@ unsigned thread_count(const config::Config& c) {
 // locking, and sessions need no strands.
 Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const Interceptor> interceptor)
     : threads_(thread_count(*config)),
+      poller_(ioc_, std::chrono::microseconds(config->io.busy_poll_us)),  // keeps a reference only
       ioc_(threads_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
       acceptor_(ioc_),
       signals_(ioc_),
-      sweeper_(ioc_),
-      poller_(ioc_, std::chrono::microseconds(config->io.busy_poll_us)) {
+      sweeper_(ioc_) {
   ctx_ = std::make_shared<SessionContext>();
   ctx_->config = std::move(config);
   ctx_->tls = std::make_shared<TlsContexts>();

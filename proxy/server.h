@@ -42,12 +42,14 @@ class Server {
   void forget(std::uint64_t id);
 
   unsigned threads_;
+  // Declared before ioc_ so that it outlives it: a spin handler still queued when the
+  // io_context is destroyed is freed into the poller's handler memory.
+  BusyPoller poller_;
   net::io_context ioc_;
   std::shared_ptr<SessionContext> ctx_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
   net::steady_timer sweeper_;
-  BusyPoller poller_;
   std::uint16_t port_ = 0;
   bool stopping_ = false;  // on ioc_ threads only after start
   std::int64_t drain_deadline_ms_ = 0;
