@@ -9,9 +9,10 @@ namespace schemagate::config {
 namespace {
 
 void load_listen(const YAML::Node& n, ErrorSink& errors, Listen& out) {
-  Section s(n, "listen", errors, {"address", "port", "tls"});
+  Section s(n, "listen", errors, {"address", "port", "unix_socket_dir", "tls"});
   s.get("address", out.address);
   s.get("port", out.port, 1, 65535);
+  s.get("unix_socket_dir", out.unix_socket_dir);
   Section tls(s.node("tls"), "listen.tls", errors, {"cert_file", "key_file", "require"});
   tls.get("cert_file", out.tls.cert_file);
   tls.get("key_file", out.tls.key_file);
@@ -78,6 +79,12 @@ void validate(const Config& c, std::vector<ConfigError>& errors) {
   if (t.require && t.cert_file.empty())
     errors.push_back({"listen.tls.require", 0, "requires listen.tls.cert_file and key_file"});
   if (c.upstream.host.empty()) errors.push_back({"upstream.host", 0, "must not be empty"});
+  const auto& dir = c.listen.unix_socket_dir;
+  if (!dir.empty() && dir.front() != '/')
+    errors.push_back({"listen.unix_socket_dir", 0, "must be an absolute path, got '" + dir + "'"});
+  // sockaddr_un holds 108 bytes; "/.s.PGSQL.65535" and the terminating NUL take 16.
+  if (dir.size() > 92)
+    errors.push_back({"listen.unix_socket_dir", 0, "is too long for a Unix socket path (at most 92 bytes)"});
   // PostgreSQL never offers TLS on a Unix socket (libpq ignores sslmode there); a mode that
   // demands it could never be met, so say so now rather than at the first connection.
   using M = UpstreamTlsMode;

@@ -16,7 +16,15 @@ struct ListenTls {
 struct Listen {
   std::string address = "127.0.0.1";
   std::uint16_t port = 6432;
+  // Also listen on a Unix socket in this directory (as PostgreSQL and PgBouncer do:
+  // `psql -h DIR -p PORT`); empty = TCP only.
+  std::string unix_socket_dir;
   ListenTls tls;
+
+  /// The socket file for a given (bound) port.
+  std::string unix_socket_path(std::uint16_t bound_port) const {
+    return unix_socket_dir + "/.s.PGSQL." + std::to_string(bound_port);
+  }
 };
 
 /// How the proxy talks TLS to the database: libpq's sslmode values.

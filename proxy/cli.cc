@@ -29,7 +29,7 @@ namespace {
 constexpr const char* kUsage = R"(schemagate — a PostgreSQL proxy that makes schema changes safe
 
 Usage:
-  schemagate serve [--config FILE] [--listen HOST:PORT] [--upstream HOST:PORT]
+  schemagate serve [--config FILE] [--listen HOST:PORT] [--upstream HOST:PORT] [--unix-socket-dir DIR]
                    [--policy FILE] [--mode observe|enforce] [--workers N] [--busy-poll-us N]
                    [--log-level LEVEL]
   schemagate config check FILE
@@ -68,6 +68,10 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
       c.upstream.host = ep->host;
       c.upstream.port = ep->port;
     }
+    return "";
+  }
+  if (flag == "--unix-socket-dir") {
+    c.listen.unix_socket_dir = value;
     return "";
   }
   if (flag == "--policy") {
@@ -205,6 +209,7 @@ int serve(const std::vector<std::string>& args) {
                cfg->listen.address, server.port(), cfg->upstream.describe(),
                config::to_string(cfg->upstream.tls.mode),
                config::to_string(engine->policy().mode));
+  if (!server.unix_socket_path().empty()) spdlog::info("also listening on {}", server.unix_socket_path());
   if (!cfg->policy.file.empty()) spdlog::info("policy file {}", cfg->policy.file);
   server.run();
   spdlog::info("schemagate stopped");

@@ -1,5 +1,8 @@
 #include "proxy/server.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "proxy/session.h"
@@ -26,6 +29,7 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
       poller_(ioc_, std::chrono::microseconds(config->io.busy_poll_us)),  // keeps a reference only
       ioc_(threads_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
       acceptor_(ioc_),
+      unix_acceptor_(ioc_),
       signals_(ioc_),
       sweeper_(ioc_) {
   ctx_ = std::make_shared<SessionContext>();
@@ -37,7 +41,50 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
   if (ctx_->config->io.busy_poll_us > 0) ctx_->poller = &poller_;
 }
 
-Server::~Server() = default;
+Server::~Server() { unlink_unix_socket(); }
+
+void Server::unlink_unix_socket() {
+  if (unix_socket_path_.empty()) return;
+  error_code ec;
+  unix_acceptor_.close(ec);
+  ::unlink(unix_socket_path_.c_str());
+  unix_socket_path_.clear();
+}
+
+bool Server::listen_unix(std::string& error) {
+  const auto path = ctx_->config->listen.unix_socket_path(port_);
+  // A socket file left by a process that died is removed; one that still answers is another
+  // server's, and is left alone.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      error = "cannot listen on " + path + ": the file exists and is not a socket";
+      return false;
+    }
+    net::local::stream_protocol::socket probe(ioc_);
+    error_code ec;
+    probe.connect(net::local::stream_protocol::endpoint(path), ec);
+    if (!ec) {
+      error = "cannot listen on " + path + ": another server is listening there";
+      return false;
+    }
+    ::unlink(path.c_str());
+  }
+  error_code ec;
+  const net::local::stream_protocol::endpoint ep(path);
+  unix_acceptor_.open(ep.protocol(), ec);
+  if (!ec) unix_acceptor_.bind(ep, ec);
+  if (!ec) unix_acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    error = "cannot listen on " + path + ": " + ec.message();
+    return false;
+  }
+  unix_socket_path_ = path;
+  // Like PostgreSQL's default unix_socket_permissions (0777): who may connect is decided by
+  // the directory's permissions, and the database still authenticates every user.
+  ::chmod(path.c_str(), 0777);
+  return true;
+}
 
 bool Server::start(std::string& error) {
   const auto& cfg = *ctx_->config;
@@ -58,7 +105,9 @@ bool Server::start(std::string& error) {
     return false;
   }
   port_ = acceptor_.local_endpoint().port();
-  net::co_spawn(ioc_, accept_loop(), net::detached);
+  if (!cfg.listen.unix_socket_dir.empty() && !listen_unix(error)) return false;
+  net::co_spawn(ioc_, accept_loop(acceptor_), net::detached);
+  if (unix_acceptor_.is_open()) net::co_spawn(ioc_, accept_loop(unix_acceptor_), net::detached);
   net::co_spawn(ioc_, sweep_loop(), net::detached);
   return true;
 }
@@ -89,6 +138,7 @@ void Server::begin_drain() {
   stopping_ = true;
   error_code ec;
   acceptor_.close(ec);
+  unlink_unix_socket();
   signals_.cancel(ec);
   drain_deadline_ms_ = now_ms() + ctx_->config->limits.shutdown_grace_ms;
   std::vector<std::shared_ptr<Session>> live;
@@ -107,14 +157,15 @@ void Server::forget(std::uint64_t id) {
   sessions_.erase(id);
 }
 
-awaitable<void> Server::accept_loop() {
+template <class Acceptor>
+awaitable<void> Server::accept_loop(Acceptor& acceptor) {
   for (;;) {
     // One strand per session when several threads run the io_context; with one thread the
     // io_context itself serialises everything.
     const net::any_io_executor strand =
         threads_ == 1 ? net::any_io_executor(ioc_.get_executor()) : net::any_io_executor(net::make_strand(ioc_));
     error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(strand, net::redirect_error(use_awaitable, ec));
+    auto socket = co_await acceptor.async_accept(strand, net::redirect_error(use_awaitable, ec));
     if (ec) {
       if (stopping_ || ec == net::error::operation_aborted) co_return;
       spdlog::warn("accept failed: {}", ec.message());
@@ -127,7 +178,7 @@ awaitable<void> Server::accept_loop() {
     auto session = [&] {
       std::lock_guard lock(mu_);
       id = next_id_++;
-      auto s = std::make_shared<Session>(std::move(socket), ctx_, id);
+      auto s = std::make_shared<Session>(StreamSocket(std::move(socket)), ctx_, id);
       sessions_.emplace(id, s);
       return s;
     }();

@@ -23,7 +23,7 @@ class Session;
 class Server {
  public:
   Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const Interceptor> interceptor);
-  ~Server();
+  ~Server();  // removes the Unix socket file, if it made one
 
   /// Binds the listening socket; false (with a message) if that or the TLS setup fails.
   bool start(std::string& error);
@@ -33,10 +33,15 @@ class Server {
   void shutdown();
   /// The port actually bound (useful with port 0 in tests).
   std::uint16_t port() const { return port_; }
+  /// The Unix socket file it listens on, or "" (listen.unix_socket_dir not set).
+  const std::string& unix_socket_path() const { return unix_socket_path_; }
   const ProxyStats& stats() const { return *ctx_->stats; }
 
  private:
-  awaitable<void> accept_loop();
+  template <class Acceptor>
+  awaitable<void> accept_loop(Acceptor& acceptor);
+  bool listen_unix(std::string& error);
+  void unlink_unix_socket();
   awaitable<void> sweep_loop();
   void begin_drain();
   void forget(std::uint64_t id);
@@ -48,6 +53,8 @@ class Server {
   net::io_context ioc_;
   std::shared_ptr<SessionContext> ctx_;
   tcp::acceptor acceptor_;
+  net::local::stream_protocol::acceptor unix_acceptor_;
+  std::string unix_socket_path_;  // the socket file we created; removed on shutdown
   net::signal_set signals_;
   net::steady_timer sweeper_;
   std::uint16_t port_ = 0;

@@ -37,7 +37,7 @@ std::string describe_peer(const StreamSocket::endpoint_type& peer) {
 }
 }  // namespace
 
-Session::Session(tcp::socket client, std::shared_ptr<SessionContext> ctx, std::uint64_t id)
+Session::Session(StreamSocket client, std::shared_ptr<SessionContext> ctx, std::uint64_t id)
     : ctx_(std::move(ctx)),
       client_(std::move(client)),
       server_(StreamSocket(client_.socket().get_executor())),
@@ -51,6 +51,7 @@ Session::Session(tcp::socket client, std::shared_ptr<SessionContext> ctx, std::u
   error_code ec;
   const auto peer = client_.socket().remote_endpoint(ec);
   if (!ec) state_.client_addr = describe_peer(peer);
+  client_over_unix_socket_ = !ec && peer.protocol().family() == AF_UNIX;
   touch();
   ctx_->stats->sessions_active.fetch_add(1, std::memory_order_relaxed);
   ctx_->stats->sessions_total.fetch_add(1, std::memory_order_relaxed);
@@ -337,7 +338,7 @@ awaitable<bool> Session::connect_upstream() {
     co_return false;
   }
   if (!up.is_unix_socket()) server_.socket().set_option(tcp::no_delay(true), ec);
-  client_.socket().set_option(tcp::no_delay(true), ec);
+  if (!client_over_unix_socket_) client_.socket().set_option(tcp::no_delay(true), ec);
   if (!co_await negotiate_upstream_tls()) co_return false;
   const bool ok = co_await write_server(startup_packet_);
   co_return ok;

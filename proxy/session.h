@@ -30,7 +30,7 @@ class LiveFacts;
 /// ReadyForQuery, ParameterStatus and COPY state). Errors end this session only.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket client, std::shared_ptr<SessionContext> ctx, std::uint64_t id);
+  Session(StreamSocket client, std::shared_ptr<SessionContext> ctx, std::uint64_t id);
   ~Session();
 
   awaitable<void> run();
@@ -102,6 +102,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Stream client_;
   Stream server_;
+  bool client_over_unix_socket_ = false;
   IoBuffer cbuf_;
   IoBuffer sbuf_;
   protocol::FrameDecoder cdec_;

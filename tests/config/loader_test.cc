@@ -119,6 +119,18 @@ TEST(LoadConfig, UnixSocketUpstreamIsADirectoryAndRefusesTlsItCannotGet) {
   EXPECT_TRUE(load_config_text("upstream:\n  host: /run/pg\n  tls:\n    mode: disable\n").ok());
 }
 
+TEST(LoadConfig, UnixSocketListenerNeedsAnAbsoluteShortPath) {
+  const auto r = load_config_text("listen:\n  port: 7000\n  unix_socket_dir: /run/schemagate\n");
+  ASSERT_TRUE(r.ok()) << r.error_text("t");
+  EXPECT_EQ(r.config.listen.unix_socket_path(7000), "/run/schemagate/.s.PGSQL.7000");
+  const auto relative = load_config_text("listen:\n  unix_socket_dir: run/schemagate\n");
+  ASSERT_EQ(relative.errors.size(), 1u);
+  EXPECT_EQ(relative.errors[0].key, "listen.unix_socket_dir");
+  const auto too_long = load_config_text("listen:\n  unix_socket_dir: /" + std::string(100, 'd') + "\n");
+  ASSERT_EQ(too_long.errors.size(), 1u);
+  EXPECT_NE(too_long.errors[0].message.find("too long"), std::string::npos);
+}
+
 TEST(LoadConfig, UnreadableFileIsOneError) {
   const auto r = load_config_file("/nonexistent/schemagate.yaml");
   ASSERT_EQ(r.errors.size(), 1u);

@@ -1,6 +1,11 @@
-// How the proxy reaches the database and waits for work: a Unix-socket upstream (libpq's
-// "host is a directory" convention) and busy polling (io.busy_poll_us). Both are performance
+// How the proxy is reached, reaches the database and waits for work: a Unix-socket listener and
+// upstream (libpq's "host is a directory" convention) and busy polling (io.busy_poll_us). Both are performance
 // options; what is asserted is that nothing a client relies on changes with them.
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +26,11 @@ double cpu_seconds(pid_t pid) {
   long utime = 0, stime = 0;
   fields >> utime >> stime;
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::string socket_file(const std::string& dir, int port) { return dir + "/.s.PGSQL." + std::to_string(port); }
+std::string unix_conninfo(const std::string& dir, int port) {
+  return "host=" + dir + " port=" + std::to_string(port) + " dbname=postgres user=postgres";
 }
 
 class Io : public ProxiedPg {
@@ -65,6 +75,82 @@ TEST_F(Io, MissingUnixSocketGives08001NamingTheSocketFile) {
   EXPECT_EQ(r.sqlstate, "08001") << r.error;
   EXPECT_NE(r.error.find(empty.path() + "/.s.PGSQL." + std::to_string(pg_->port())), std::string::npos) << r.error;
   EXPECT_TRUE(proxy->alive());
+}
+
+// Clients on the same host (an application container sharing a volume with the sidecar) can
+// use a Unix socket, as with PostgreSQL itself: psql -h DIR -p PORT.
+TEST_F(Io, UnixSocketListenerServesPsqlLibpqAndCancel) {
+  TempDir dir("sg-listen");
+  ProxyOptions o;
+  o.upstream_port = pg_->port();
+  o.config_yaml = "listen:\n  unix_socket_dir: " + dir.path() + "\n";
+  auto proxy = ProxyProcess::start(o);
+  const std::string path = socket_file(dir.path(), proxy->port());
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0) << "no socket file at " << path;
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+
+  auto c = pq_connect_ok(unix_conninfo(dir.path(), proxy->port()));
+  EXPECT_EQ(c.exec_params("SELECT $1::int * 3", {"14"}).value(), "42");
+  EXPECT_NE(proxy->log().find("client=local socket"), std::string::npos) << proxy->log();
+  // libpq sends the CancelRequest over the same kind of socket.
+  ASSERT_TRUE(PQsendQuery(c.get(), "SELECT pg_sleep(60)"));
+  std::this_thread::sleep_for(300ms);
+  PGcancel* cancel = PQgetCancel(c.get());
+  ASSERT_NE(cancel, nullptr);
+  char err[256] = {};
+  EXPECT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  ASSERT_TRUE(wait_not_busy(c.get(), 10s));
+  EXPECT_EQ(drain_results(c.get()).sqlstate, "57014");
+
+  const auto psql = run_command({std::string(SG_PG_BINDIR) + "/psql", "-X", "-At", "-h", dir.path(), "-p",
+                                 std::to_string(proxy->port()), "-U", "postgres", "-d", "postgres", "-c",
+                                 "SELECT 'psql over a unix socket'"});
+  EXPECT_EQ(psql.exit_code, 0) << psql.output;
+  EXPECT_NE(psql.output.find("psql over a unix socket"), std::string::npos) << psql.output;
+
+  // Another proxy for the same socket file (same port on another loopback address) is refused
+  // while this one listens.
+  const auto clash =
+      run_command({proxy_binary(), "serve", "--listen", "127.0.0.2:" + std::to_string(proxy->port()), "--upstream",
+                   "127.0.0.1:" + std::to_string(pg_->port()), "--unix-socket-dir", dir.path()},
+                  20s);
+  EXPECT_EQ(clash.exit_code, 1) << clash.output;
+  EXPECT_NE(clash.output.find("another server is listening there"), std::string::npos) << clash.output;
+  EXPECT_EQ(c.scalar("SELECT 'first proxy unaffected'"), "first proxy unaffected");
+
+  c.reset();
+  EXPECT_EQ(proxy->terminate(), 0);
+  EXPECT_NE(::lstat(path.c_str(), &st), 0) << "the socket file outlived the proxy";
+}
+
+TEST_F(Io, UnixSocketListenerReplacesAStaleSocketFile) {
+  TempDir dir("sg-listen");
+  const int port = free_port();
+  const std::string path = socket_file(dir.path(), port);
+  {  // a socket file nobody listens on, as a proxy killed with SIGKILL leaves behind
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ::close(fd);
+  }
+  ProxyOptions o;
+  o.upstream_port = pg_->port();
+  // The later --listen wins: the proxy's TCP port is `port`, so its socket file is `path`.
+  o.extra_args = {"--listen", "127.0.0.1:" + std::to_string(port), "--unix-socket-dir", dir.path()};
+  auto proxy = ProxyProcess::start(o);
+  EXPECT_EQ(pq_connect_ok(unix_conninfo(dir.path(), port)).scalar("SELECT 'replaced'"), "replaced");
+}
+
+TEST_F(Io, UnixSocketDirectoryMustBeAbsolute) {
+  const auto r = run_command({proxy_binary(), "serve", "--upstream", "127.0.0.1:" + std::to_string(pg_->port()),
+                              "--unix-socket-dir", "relative/dir"},
+                             20s);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("listen.unix_socket_dir"), std::string::npos) << r.output;
 }
 
 TEST_F(Io, BusyPollingServesClientsAndSleepsWhenIdle) {
