@@ -200,11 +200,13 @@ awaitable<void> Server::sweep_loop() {
   // forwarding path stays free of timer bookkeeping.
   const auto& limits = ctx_->config->limits;
   for (;;) {
+    sweep_live_.clear();  // hold no session between ticks
     error_code ec;
     sweeper_.expires_after(std::chrono::seconds(1));
     co_await sweeper_.async_wait(net::redirect_error(use_awaitable, ec));
     const auto now = now_ms();
-    std::vector<std::shared_ptr<Session>> live;
+    // Reused across ticks (cleared, capacity kept): the sweeper allocates nothing in steady state.
+    auto& live = sweep_live_;
     {
       std::lock_guard lock(mu_);
       for (auto& [id, weak] : sessions_)
@@ -212,10 +214,12 @@ awaitable<void> Server::sweep_loop() {
     }
     if (stopping_) {
       if (live.empty()) {
+        sweep_live_.clear();
         ioc_.stop();
         co_return;
       }
       if (now >= drain_deadline_ms_ + 2000) {  // the closes below had their chance
+        sweep_live_.clear();
         ioc_.stop();
         co_return;
       }

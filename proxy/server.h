@@ -64,6 +64,7 @@ class Server {
   std::mutex mu_;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::uint64_t next_id_ = 1;
+  std::vector<std::shared_ptr<Session>> sweep_live_;  // sweep_loop's scratch list
 };
 
 }  // namespace schemagate::proxy
