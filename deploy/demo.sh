@@ -19,8 +19,14 @@ as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; f
 pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 proxy_pid=""
 cleanup() {
-  [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  as_pg "$PG_BINDIR/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
+  # Ctrl-C reaches schemagate too (same process group), so it may be gone already: nothing
+  # here may fail, or errexit would skip stopping PostgreSQL.
+  set +e
+  if [[ -n $proxy_pid ]]; then
+    kill "$proxy_pid" 2>/dev/null
+    wait "$proxy_pid" 2>/dev/null
+  fi
+  as_pg "$PG_BINDIR/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1
   rm -rf "$work"
   echo "demo: stopped and cleaned up"
 }
