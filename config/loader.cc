@@ -82,9 +82,11 @@ void validate(const Config& c, std::vector<ConfigError>& errors) {
   const auto& dir = c.listen.unix_socket_dir;
   if (!dir.empty() && dir.front() != '/')
     errors.push_back({"listen.unix_socket_dir", 0, "must be an absolute path, got '" + dir + "'"});
-  // sockaddr_un holds 108 bytes; "/.s.PGSQL.65535" and the terminating NUL take 16.
-  if (dir.size() > 92)
-    errors.push_back({"listen.unix_socket_dir", 0, "is too long for a Unix socket path (at most 92 bytes)"});
+  const std::string too_long =
+      "is too long for a Unix socket path (at most " + std::to_string(kMaxSocketDirBytes) + " bytes)";
+  if (dir.size() > kMaxSocketDirBytes) errors.push_back({"listen.unix_socket_dir", 0, too_long});
+  if (c.upstream.is_unix_socket() && c.upstream.host.size() > kMaxSocketDirBytes)
+    errors.push_back({"upstream.host", 0, too_long});
   // PostgreSQL never offers TLS on a Unix socket (libpq ignores sslmode there); a mode that
   // demands it could never be met, so say so now rather than at the first connection.
   using M = UpstreamTlsMode;

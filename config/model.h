@@ -1,10 +1,18 @@
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "config/policy_model.h"
 
 namespace schemagate::config {
+
+/// The socket file PostgreSQL (and libpq, and schemagate) uses in a socket directory for a port.
+inline std::string postgres_socket_path(const std::string& dir, std::uint16_t port) {
+  return dir + "/.s.PGSQL." + std::to_string(port);
+}
+/// sockaddr_un holds 108 bytes; "/.s.PGSQL.65535" and the terminating NUL take 16 of them.
+inline constexpr std::size_t kMaxSocketDirBytes = 92;
 
 /// Client-facing TLS (the proxy terminates it).
 struct ListenTls {
@@ -23,7 +31,7 @@ struct Listen {
 
   /// The socket file for a given (bound) port.
   std::string unix_socket_path(std::uint16_t bound_port) const {
-    return unix_socket_dir + "/.s.PGSQL." + std::to_string(bound_port);
+    return postgres_socket_path(unix_socket_dir, bound_port);
   }
 };
 
@@ -45,7 +53,7 @@ struct Upstream {
 
   bool is_unix_socket() const { return !host.empty() && host.front() == '/'; }
   /// The socket file PostgreSQL creates in that directory for this port.
-  std::string unix_socket_path() const { return host + "/.s.PGSQL." + std::to_string(port); }
+  std::string unix_socket_path() const { return postgres_socket_path(host, port); }
   /// For messages: host:port, or the socket file.
   std::string describe() const { return is_unix_socket() ? unix_socket_path() : host + ":" + std::to_string(port); }
 };

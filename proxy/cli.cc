@@ -56,6 +56,22 @@ int usage_error(const std::string& msg) {
   return 2;
 }
 
+/// Parses a non-negative integer flag value of at most `max` into `out`; returns an error or "".
+template <class T>
+std::string parse_count(const std::string& flag, const std::string& value, unsigned long max, T& out) {
+  std::size_t used = 0;
+  unsigned long n = 0;
+  try {
+    n = std::stoul(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || value.front() == '-' || n > max)
+    return flag + ": expected an integer from 0 to " + std::to_string(max) + ", got '" + value + "'";
+  out = static_cast<T>(n);
+  return "";
+}
+
 /// Applies one command-line override; returns an error message or "".
 std::string apply_override(config::Config& c, const std::string& flag, const std::string& value) {
   if (flag == "--listen" || flag == "--upstream") {
@@ -85,26 +101,8 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
     else return "--mode: expected observe or enforce, got '" + value + "'";
     return "";
   }
-  if (flag == "--workers") {
-    try {
-      const auto n = std::stoul(value);
-      if (n > 256) throw std::out_of_range("workers");
-      c.workers = static_cast<unsigned>(n);
-    } catch (const std::exception&) {
-      return "--workers: expected an integer from 0 to 256, got '" + value + "'";
-    }
-    return "";
-  }
-  if (flag == "--busy-poll-us") {
-    try {
-      const auto n = std::stoul(value);
-      if (n > 100000) throw std::out_of_range("busy-poll-us");
-      c.io.busy_poll_us = static_cast<std::uint32_t>(n);
-    } catch (const std::exception&) {
-      return "--busy-poll-us: expected an integer from 0 to 100000, got '" + value + "'";
-    }
-    return "";
-  }
+  if (flag == "--workers") return parse_count(flag, value, 256, c.workers);
+  if (flag == "--busy-poll-us") return parse_count(flag, value, 100000, c.io.busy_poll_us);
   if (flag == "--log-level") {
     for (auto l : {"trace", "debug", "info", "warn", "error", "critical", "off"})
       if (value == l) {

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <type_traits>
+
 #include <spdlog/spdlog.h>
 
 #include "proxy/session.h"
@@ -174,6 +176,7 @@ awaitable<void> Server::accept_loop(Acceptor& acceptor) {
       co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
       continue;
     }
+    if constexpr (std::is_same_v<Acceptor, tcp::acceptor>) socket.set_option(tcp::no_delay(true), ec);
     std::uint64_t id;
     auto session = [&] {
       std::lock_guard lock(mu_);

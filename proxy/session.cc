@@ -51,7 +51,6 @@ Session::Session(StreamSocket client, std::shared_ptr<SessionContext> ctx, std::
   error_code ec;
   const auto peer = client_.socket().remote_endpoint(ec);
   if (!ec) state_.client_addr = describe_peer(peer);
-  client_over_unix_socket_ = !ec && peer.protocol().family() == AF_UNIX;
   touch();
   ctx_->stats->sessions_active.fetch_add(1, std::memory_order_relaxed);
   ctx_->stats->sessions_total.fetch_add(1, std::memory_order_relaxed);
@@ -127,8 +126,8 @@ awaitable<bool> Session::write_client(std::span<const std::byte> bytes) {
   }
   client_writing_ = true;
   error_code ec;
-  const auto sent = client_.try_write(net::buffer(bytes.data(), bytes.size()), ec);
-  if (!ec && sent < bytes.size()) co_await client_.write_all(net::buffer(bytes.data() + sent, bytes.size() - sent), ec);
+  const auto rest = client_.try_write(net::buffer(bytes.data(), bytes.size()), ec);
+  if (!ec && rest.size() > 0) co_await client_.write_all(rest, ec);
   client_writing_ = false;
   notify();
   co_return !ec;
@@ -136,8 +135,8 @@ awaitable<bool> Session::write_client(std::span<const std::byte> bytes) {
 
 awaitable<bool> Session::write_server(std::span<const std::byte> bytes) {
   error_code ec;
-  const auto sent = server_.try_write(net::buffer(bytes.data(), bytes.size()), ec);
-  if (!ec && sent < bytes.size()) co_await server_.write_all(net::buffer(bytes.data() + sent, bytes.size() - sent), ec);
+  const auto rest = server_.try_write(net::buffer(bytes.data(), bytes.size()), ec);
+  if (!ec && rest.size() > 0) co_await server_.write_all(rest, ec);
   co_return !ec;
 }
 
@@ -338,7 +337,6 @@ awaitable<bool> Session::connect_upstream() {
     co_return false;
   }
   if (!up.is_unix_socket()) server_.socket().set_option(tcp::no_delay(true), ec);
-  if (!client_over_unix_socket_) client_.socket().set_option(tcp::no_delay(true), ec);
   if (!co_await negotiate_upstream_tls()) co_return false;
   const bool ok = co_await write_server(startup_packet_);
   co_return ok;

@@ -102,7 +102,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Stream client_;
   Stream server_;
-  bool client_over_unix_socket_ = false;
   IoBuffer cbuf_;
   IoBuffer sbuf_;
   protocol::FrameDecoder cdec_;

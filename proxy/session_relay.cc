@@ -122,8 +122,8 @@ awaitable<void> Session::client_pump() {
     const auto scan = scan_client();
     if (scan.forward > 0) {
       error_code ec;
-      const auto sent = server_.try_write(net::buffer(cbuf_.data(), scan.forward), ec);
-      if (!ec && sent < scan.forward) co_await server_.write_all(net::buffer(cbuf_.data() + sent, scan.forward - sent), ec);
+      const auto rest = server_.try_write(net::buffer(cbuf_.data(), scan.forward), ec);
+      if (!ec && rest.size() > 0) co_await server_.write_all(rest, ec);
       if (ec) co_return;
       cbuf_.consume(scan.forward);
     }
@@ -341,10 +341,8 @@ awaitable<void> Session::server_pump() {
       } else {
         client_writing_ = true;
         error_code wec;
-        const auto* from = sbuf_.data() + scan.begin;
-        const auto size = scan.end - scan.begin;
-        const auto sent = client_.try_write(net::buffer(from, size), wec);
-        if (!wec && sent < size) co_await client_.write_all(net::buffer(from + sent, size - sent), wec);
+        const auto rest = client_.try_write(net::buffer(sbuf_.data() + scan.begin, scan.end - scan.begin), wec);
+        if (!wec && rest.size() > 0) co_await client_.write_all(rest, wec);
         client_writing_ = false;
         notify();
         if (wec) {

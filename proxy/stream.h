@@ -32,19 +32,20 @@ class Stream {
     return tls_ ? net::async_write(*tls_, b, token) : net::async_write(socket_, b, token);
   }
 
-  /// Writes what the socket takes right now, without suspending: plain sockets only (0 for TLS).
-  /// The forwarding path tries this first, so a write that fits in the socket buffer (nearly
-  /// all of them) costs one send and no trip through the scheduler; write_all does the rest.
-  std::size_t try_write(net::const_buffer b, error_code& ec) {
-    if (tls_ || b.size() == 0) return 0;
+  /// Writes what the socket takes right now, without suspending (plain sockets; TLS writes
+  /// nothing here), and returns what is left for write_all. The forwarding path tries this
+  /// first, so a write that fits in the socket buffer (nearly all of them) costs one send and
+  /// no trip through the scheduler.
+  net::const_buffer try_write(net::const_buffer b, error_code& ec) {
+    if (tls_ || b.size() == 0) return b;
     if (!non_blocking_) {
       socket_.non_blocking(true, ec);
-      if (ec) return 0;
+      if (ec) return b;
       non_blocking_ = true;
     }
     const auto n = socket_.write_some(b, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) ec.clear();
-    return n;
+    return b + n;
   }
 
   /// Closes the socket (wakes any pending read or write with an error).

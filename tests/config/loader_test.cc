@@ -117,6 +117,13 @@ TEST(LoadConfig, UnixSocketUpstreamIsADirectoryAndRefusesTlsItCannotGet) {
     EXPECT_NE(bad.errors[0].message.find("Unix socket"), std::string::npos) << bad.errors[0].message;
   }
   EXPECT_TRUE(load_config_text("upstream:\n  host: /run/pg\n  tls:\n    mode: disable\n").ok());
+
+  // A directory whose socket path would not fit in sockaddr_un is refused here, not at the
+  // first client's connection.
+  const auto too_long = load_config_text("upstream:\n  host: /" + std::string(100, 'd') + "\n");
+  ASSERT_EQ(too_long.errors.size(), 1u) << too_long.error_text("t");
+  EXPECT_EQ(too_long.errors[0].key, "upstream.host");
+  EXPECT_NE(too_long.errors[0].message.find("too long"), std::string::npos);
 }
 
 TEST(LoadConfig, UnixSocketListenerNeedsAnAbsoluteShortPath) {

@@ -1,5 +1,8 @@
 // `schemagate config check FILE`, as an operator runs it before deploying a config: exit 0 for a
 // valid file, exit 2 with the key and line for a mistake.
+#include <tuple>
+#include <vector>
+
 #include "tests/integration/it_common.h"
 
 namespace schemagate::testing {
@@ -66,6 +69,21 @@ TEST_F(ConfigCheck, ServeRefusesAnInvalidFileWithExitTwo) {
   const auto r = run_command_split({SG_PROXY_BINARY, "serve", "--config", path, "--listen", "127.0.0.1:1"}, 20s);
   EXPECT_EQ(r.exit_code, 2) << r.output << r.errors;
   EXPECT_NE(r.errors.find("limits.startup_timeout_ms (line 2)"), std::string::npos) << r.errors;
+}
+
+TEST_F(ConfigCheck, ServeRefusesBadNumbersOnTheCommandLine) {
+  for (const auto& [flag, value, range] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{{"--workers", "4x", "0 to 256"},
+                                                                      {"--workers", "-1", "0 to 256"},
+                                                                      {"--workers", "257", "0 to 256"},
+                                                                      {"--busy-poll-us", "", "0 to 100000"},
+                                                                      {"--busy-poll-us", "100001", "0 to 100000"}}) {
+    const auto r = run_command_split({SG_PROXY_BINARY, "serve", "--listen", "127.0.0.1:1", flag, value}, 20s);
+    EXPECT_EQ(r.exit_code, 2) << flag << " " << value << ": " << r.output << r.errors;
+    EXPECT_NE(r.errors.find(flag + ": expected an integer from " + range + ", got '" + value + "'"),
+              std::string::npos)
+        << r.errors;
+  }
 }
 
 TEST_F(ConfigCheck, VersionAndHelp) {

@@ -206,13 +206,8 @@ TEST_F(Errors, CancelStillWorksAtTheConnectionLimit) {
   auto idle = pq_connect_ok(proxy->conninfo());
   auto busy = pq_connect_ok(proxy->conninfo());
   ASSERT_TRUE(PQsendQuery(busy.get(), "SELECT pg_sleep(60)"));
-  std::this_thread::sleep_for(300ms);
-  PGcancel* cancel = PQgetCancel(busy.get());
-  char err[256] = {};
-  EXPECT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
-  PQfreeCancel(cancel);
-  ASSERT_TRUE(wait_not_busy(busy.get(), 5s)) << "a full proxy swallowed the CancelRequest";
-  EXPECT_EQ(drain_results(busy.get()).sqlstate, "57014");
+  SCOPED_TRACE("a full proxy must still take the CancelRequest");
+  ASSERT_NO_FATAL_FAILURE(expect_cancelled(busy.get(), 5s));
 }
 
 TEST_F(Errors, SilentClientIsDisconnectedAfterTheStartupTimeout) {

@@ -70,6 +70,20 @@ inline bool wait_not_busy(PGconn* c, std::chrono::milliseconds timeout = 10s) {
   return true;
 }
 
+/// The statement just sent on `c` is cancelled the way psql's Ctrl-C does it (PQcancel: a
+/// CancelRequest on a new connection) and must end with 57014 within `timeout`. Call it through
+/// ASSERT_NO_FATAL_FAILURE so that a failure stops the test.
+inline void expect_cancelled(PGconn* c, std::chrono::milliseconds timeout = 10s) {
+  std::this_thread::sleep_for(300ms);  // let the statement start on the server
+  PGcancel* cancel = PQgetCancel(c);
+  ASSERT_NE(cancel, nullptr);
+  char err[256] = {};
+  EXPECT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  ASSERT_TRUE(wait_not_busy(c, timeout)) << "the statement was not cancelled";
+  EXPECT_EQ(drain_results(c).sqlstate, "57014");
+}
+
 /// Pipeline mode, non-blocking: sends `queries` statements returning `row_bytes` each, writing
 /// as long as the socket takes it and reading only when it does not, then one Sync.
 /// Returns "" on success or what went wrong.
