@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache clang libclang-rt-14-dev
   libboost-dev libboost-system-dev libssl-dev openssl
-  libpg-query-dev libprotobuf-c-dev libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libpq-dev
+  libpg-query-dev libprotobuf-c-dev libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libpq-dev libsqlite3-dev
   postgresql-15 postgresql-client-15 pgbouncer
   python3 procps util-linux
 )

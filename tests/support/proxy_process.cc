@@ -56,14 +56,22 @@ std::unique_ptr<ProxyProcess> ProxyProcess::start(ProxyOptions options) {
   }
   p->pid_ = pid;
   if (!options.wait_ready) return p;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // A later --listen in extra_args wins, as it does for the proxy: probe the port it really binds.
+  for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] != "--listen") continue;
+    const auto colon = argv[i + 1].rfind(':');
+    if (colon != std::string::npos) p->port_ = std::stoi(argv[i + 1].substr(colon + 1));
+  }
+  // Generous: an ASan proxy started beside heavy tests on a loaded 2-core machine can take many
+  // seconds to exec and bind. Readiness is the port accepting, not a log line (stdout may be
+  // buffered, and the log level may hide it); a proxy that exits is reported at once.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
-    // The startup line is logged at info level; with a quieter log, probe the port instead.
-    if (p->log().find("listening on") != std::string::npos || port_accepts(p->port_)) return p;
+    if (port_accepts(p->port_)) return p;
     if (!p->alive()) throw std::runtime_error("schemagate exited with " + std::to_string(p->exit_code_) + ":\n" + p->log());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  throw std::runtime_error("schemagate did not start listening within 20 s:\n" + p->log());
+  throw std::runtime_error("schemagate did not start listening within 120 s:\n" + p->log());
 }
 
 ProxyProcess::~ProxyProcess() {
