@@ -53,6 +53,11 @@ void load_io(const YAML::Node& n, ErrorSink& errors, Io& out) {
   s.get("busy_poll_us", out.busy_poll_us, 0, 100000);
 }
 
+void load_state(const YAML::Node& n, ErrorSink& errors, State& out) {
+  Section s(n, "state", errors, {"path"});
+  s.get("path", out.path);
+}
+
 }  // namespace
 
 const char* to_string(UpstreamTlsMode m) {
@@ -87,6 +92,7 @@ void validate(const Config& c, std::vector<ConfigError>& errors) {
   if (dir.size() > kMaxSocketDirBytes) errors.push_back({"listen.unix_socket_dir", 0, too_long});
   if (c.upstream.is_unix_socket() && c.upstream.host.size() > kMaxSocketDirBytes)
     errors.push_back({"upstream.host", 0, too_long});
+  if (c.state.path.empty()) errors.push_back({"state.path", 0, "must not be empty"});
   // PostgreSQL never offers TLS on a Unix socket (libpq ignores sslmode there); a mode that
   // demands it could never be met, so say so now rather than at the first connection.
   using M = UpstreamTlsMode;
@@ -108,7 +114,7 @@ LoadResult load_config_text(const std::string& yaml_text) {
   }
   ErrorSink errors;
   try {
-    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "workers", "io", "policy"});
+    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "workers", "io", "policy", "state"});
     if (top.valid()) {
       load_listen(top.node("listen"), errors, result.config.listen);
       load_upstream(top.node("upstream"), errors, result.config.upstream);
@@ -117,6 +123,7 @@ LoadResult load_config_text(const std::string& yaml_text) {
       top.get("workers", result.config.workers, 0, 256, true);
       load_io(top.node("io"), errors, result.config.io);
       load_policy_section(top.node("policy"), errors, result.config.policy);
+      load_state(top.node("state"), errors, result.config.state);
     }
   } catch (const YAML::Exception& e) {  // defensive: a yaml-cpp conversion we did not foresee
     errors.add("", e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg);

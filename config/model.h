@@ -79,6 +79,13 @@ struct Io {
   std::uint32_t busy_poll_us = 25;
 };
 
+/// Where the proxy journals the rewrite plans it runs, so that an interrupted plan can resume.
+struct State {
+  // An SQLite file; relative to the working directory. Proxies on one host may share it.
+  // ":memory:" keeps the journal in memory (lost at exit: no resuming after a restart).
+  std::string path = "schemagate-state.db";
+};
+
 /// The whole validated configuration, immutable once loaded.
 struct Config {
   Listen listen;
@@ -88,6 +95,7 @@ struct Config {
   unsigned workers = 1;  // I/O threads; 0 = one per core
   Io io;
   PolicyRef policy;
+  State state;
 };
 
 const char* to_string(UpstreamTlsMode m);

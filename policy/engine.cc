@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "policy/classifier.h"
+#include "policy/migration_tools.h"
 #include "policy/pre_classifier.h"
 #include "policy/rules.h"
 
@@ -89,6 +90,14 @@ std::string join_ids(const std::vector<std::string>& ids) {
 
 bool is_tx_rule(std::string_view id) { return id == "concurrently_in_transaction" || id == "transaction_block_forbidden"; }
 
+constexpr std::string_view kLockTimeoutRule = "require_lock_timeout";
+
+// Every phase waits at most lock_timeout for its lock: the plan itself satisfies require_lock_timeout.
+bool guards_every_phase(const Plan& p) {
+  return !p.phases.empty() &&
+         std::all_of(p.phases.begin(), p.phases.end(), [](const Phase& ph) { return ph.lock_timeout_ms > 0; });
+}
+
 }  // namespace
 
 bool glob_match(std::string_view p, std::string_view t) {
@@ -134,6 +143,7 @@ struct Decider {
   const config::Policy& policy;
   const Planner& planner;
   const SessionInfo& session;
+  std::string_view message_sql;  // the whole message, to recognise the migration tool
 
   const PolicyScope* scope_for(const Statement& s) const {
     for (const auto& sc : policy.scopes)
@@ -198,8 +208,12 @@ struct Decider {
     const PolicyScope* scope = scope_for(s);
     if (scope) d.scope = scope->name.empty() ? "#" + std::to_string(scope - policy.scopes.data()) : scope->name;
     for (auto& f : d.findings) f.action = action_for(f.rule_id, scope);
+    for (auto& f : d.findings)
+      if (is_tx_rule(f.rule_id)) f.hint += " " + tool_hint();
+    const bool forced = governed && scope && scope->action;
+    std::optional<Plan> early = forced ? std::nullopt : plan_guarding_lock_timeout(d, ctx);
 
-    if (governed && scope && scope->action) {
+    if (forced) {
       d.outcome = *scope->action;
     } else {
       d.outcome = Outcome::pass;
@@ -213,18 +227,56 @@ struct Decider {
       }
     }
     if (!governed && d.rule_ids.empty()) d.outcome = Outcome::pass;
-    if (d.outcome == Outcome::rewrite) plan(d, ctx, scope);
+    if (d.outcome == Outcome::rewrite) plan(d, ctx, scope, std::move(early));
     explain(d);
     return d;
   }
 
-  void plan(StatementDecision& d, const RuleContext& ctx, const PolicyScope* scope) const {
+  std::string tool_hint() const {
+    return non_transactional_hint(detect_migration_tool(session.application_name, message_sql));
+  }
+
+  // require_lock_timeout must not fire on a statement that another rule has rewritten into a plan
+  // setting lock_timeout on every phase: the plan already does what the rule asks. So when the
+  // other findings alone call for a rewrite, plan first; if the plan guards every phase, the
+  // finding goes. Returns that plan, so it is not computed twice.
+  std::optional<Plan> plan_guarding_lock_timeout(StatementDecision& d, const RuleContext& ctx) const {
+    auto& fs = d.findings;
+    const auto it = std::find_if(fs.begin(), fs.end(), [](const Finding& f) { return f.rule_id == kLockTimeoutRule; });
+    if (it == fs.end() || it->action == Outcome::pass) return std::nullopt;
+    Outcome rest = Outcome::pass;
+    std::vector<Finding> rewrite;
+    for (const auto& f : fs) {
+      if (f.rule_id == kLockTimeoutRule) continue;
+      rest = max_outcome(rest, f.action);
+      if (f.action == Outcome::rewrite) rewrite.push_back(f);
+    }
+    if (rest != Outcome::rewrite) return std::nullopt;
+    std::string why_not;
+    auto p = planner.plan(d.statement, rewrite, plan_context(ctx), why_not);
+    if (!p || !guards_every_phase(*p)) return std::nullopt;
+    fs.erase(it);
+    return p;
+  }
+
+  PlanContext plan_context(const RuleContext& ctx) const {
+    return PlanContext{&policy.thresholds, ctx.server_version_num, ctx.facts};
+  }
+
+  void plan(StatementDecision& d, const RuleContext& ctx, const PolicyScope* scope, std::optional<Plan> early) const {
     std::vector<Finding> rewrite;
     for (const auto& f : d.findings)
       if (f.action == Outcome::rewrite || (scope && scope->action && f.action != Outcome::pass)) rewrite.push_back(f);
     std::string why_not;
-    PlanContext pc{&policy.thresholds, ctx.server_version_num, ctx.facts};
-    auto plan = rewrite.empty() ? std::nullopt : planner.plan(d.statement, rewrite, pc, why_not);
+    auto plan = early ? std::move(early)
+                      : rewrite.empty() ? std::nullopt : planner.plan(d.statement, rewrite, plan_context(ctx), why_not);
+    if (plan && plan->rule_id != kLockTimeoutRule && guards_every_phase(*plan)) {
+      // A scope forced the rewrite: the plan satisfies require_lock_timeout here too.
+      d.findings.erase(std::remove_if(d.findings.begin(), d.findings.end(),
+                                      [](const Finding& f) { return f.rule_id == kLockTimeoutRule; }),
+                       d.findings.end());
+      d.rule_ids.erase(std::remove(d.rule_ids.begin(), d.rule_ids.end(), kLockTimeoutRule), d.rule_ids.end());
+    }
     if (!plan) {
       d.outcome = Outcome::reject;
       Finding f;
@@ -248,7 +300,7 @@ struct Decider {
       f.message = "the rewrite of " + d.statement.tag + " must run outside a transaction block" +
                   (ctx.in_transaction ? "" : " (this multi-statement string is one)");
       f.detail = "Phase '" + plan->phases.front().description + "' cannot run inside a transaction block.";
-      f.hint = std::string(find_rule("concurrently_in_transaction")->alternative);
+      f.hint = std::string(find_rule("concurrently_in_transaction")->alternative) + " " + tool_hint();
       d.findings.insert(d.findings.begin(), f);
       d.outcome = f.action;
       d.rule_ids = {f.rule_id};
@@ -284,7 +336,7 @@ BatchDecision PolicyEngine::run(std::string_view sql, const SessionInfo& session
   ctx.assume_large_tables = facts && facts->assume_large_tables();
   ctx.in_transaction = session.tx_status == 'T' || session.tx_status == 'E';
   ctx.lock_timeout_set = session.lock_timeout_set;
-  Decider decider{policy_, *planner_, session};
+  Decider decider{policy_, *planner_, session, sql};
 
   auto add = [&](StatementDecision d) {
     out.outcome = max_outcome(out.outcome, d.outcome);

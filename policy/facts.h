@@ -11,6 +11,8 @@ namespace schemagate::policy {
 struct QualifiedName {
   std::string schema;
   std::string name;
+  /// schema.name (unquoted, for messages), or name when the schema is unknown.
+  std::string display() const { return schema.empty() ? name : schema + "." + name; }
 };
 
 /// Planner statistics of a table (pg_class.reltuples / pg_total_relation_size).
@@ -25,6 +27,16 @@ struct IndexInfo {
   std::vector<std::string> columns;  // key columns in order; expression columns as ""
   bool unique = false;
   bool valid = true;
+  bool partial = false;  // has a WHERE predicate
+};
+
+/// A partition below a partitioned table (any depth), as far as the plans care.
+struct PartitionInfo {
+  QualifiedName table;        // the partition
+  QualifiedName parent;       // the table it is a partition of
+  bool partitioned = false;   // itself partitioned (relkind p)
+  bool foreign = false;       // a foreign table (cannot carry an index)
+  bool is_default = false;    // the parent's DEFAULT partition
 };
 
 /// An existing table constraint.
@@ -65,6 +77,14 @@ class CatalogFacts {
   virtual std::optional<std::string> resolve_schema(std::string_view relation) const = 0;
   /// Whether the table is partitioned (CREATE INDEX CONCURRENTLY cannot run on the parent); nullopt when unknown.
   virtual std::optional<bool> is_partitioned(const QualifiedName&) const { return std::nullopt; }
+  /// Whether the facts describe this table completely, so that empty indexes()/constraints()
+  /// mean "none" rather than "unknown".
+  virtual bool describes(const QualifiedName&) const { return false; }
+  /// Whether the column is NOT NULL (pg_attribute.attnotnull); nullopt when unknown.
+  virtual std::optional<bool> column_not_null(const QualifiedName&, std::string_view) const { return std::nullopt; }
+  /// Every partition below a partitioned table, parents before their children (empty when
+  /// unknown or none).
+  virtual std::vector<PartitionInfo> partitions(const QualifiedName&) const { return {}; }
   /// True when every table must be treated as large, even one created earlier in the same batch.
   virtual bool assume_large_tables() const { return false; }
 };

@@ -1,25 +1,66 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace schemagate::policy {
 
-/// How a phase is retried when its lock is not granted within lock_timeout.
+/// How a phase is retried when its lock is not granted within lock_timeout (SQLSTATE 55P03).
+/// The wait before attempt n+1 is backoff_ms · 2^(n-1), plus up to 50 % random jitter so that
+/// several proxies retrying against the same blocker do not line up.
 struct RetryPolicy {
   std::uint32_t max_attempts = 1;  // 1: no retry
-  std::uint32_t backoff_ms = 0;    // wait before the second attempt, doubled after each failure
+  std::uint32_t backoff_ms = 0;    // wait before the second attempt
+};
+
+/// How a phase runs. The executor (proxy/plan_runner.h) turns each kind into the statements
+/// it sends; the planner only says which kind a step is.
+enum class PhaseKind {
+  /// Read-only query returning one boolean, run before anything changes; true stops the plan
+  /// with `failure_message` (duplicates before a unique index, NULLs before NOT NULL).
+  precheck,
+  /// Short DDL in its own transaction under SET LOCAL lock_timeout; 55P03 is retried.
+  guarded,
+  /// Long step that takes only non-blocking locks (VALIDATE CONSTRAINT): lock_timeout on
+  /// acquisition, statement_timeout 0, its own transaction.
+  online,
+  /// Must run outside a transaction block (the CONCURRENTLY forms): session-level lock_timeout,
+  /// `cleanup_sql` after a failed attempt (an INVALID index is dropped before a retry).
+  autocommit,
+  /// Batched UPDATE walking the primary key in key order (ctid ranges without a key); each
+  /// batch is its own short transaction.
+  backfill,
+};
+
+/// Name of a phase kind as printed by `plan`/`explain` ("guarded", "autocommit", ...).
+const char* phase_kind_name(PhaseKind k);
+
+/// What a backfill phase updates. All names are already quoted (quote_ident/quote_qualified).
+struct Backfill {
+  std::string table;               // quoted, schema-qualified when the statement was
+  std::string column;              // quoted column to fill
+  std::string value = "DEFAULT";   // expression assigned to each row still NULL
+  std::uint32_t batch_rows = 10000;
+  std::uint32_t pause_ms = 0;      // sleep between batches
 };
 
 /// One step of a rewrite plan, run by the proxy on the client's own connection.
 struct Phase {
-  std::string description;          // one line for the NOTICE and the audit log
-  std::string sql;                  // generated with quote_*/deparse only
-  bool outside_transaction = false;  // must not run inside a transaction block (CONCURRENTLY, backfill batches)
-  std::uint32_t lock_timeout_ms = 0;  // SET lock_timeout before the phase; 0 = leave unset
+  PhaseKind kind = PhaseKind::guarded;
+  std::string description;          // one line for the NOTICE and the journal
+  std::string sql;                  // generated with quote_*/deparse only (empty for backfill)
+  std::string table;                // quoted table the phase locks, to name blockers in SG004
+  std::uint32_t lock_timeout_ms = 0;  // 0: the session's own setting applies
   RetryPolicy retry;
-  bool repeat_until_no_rows = false;  // batched backfill: run again until it reports 0 rows
-  std::string on_failure_sql;         // cleanup if the phase fails (e.g. drop an invalid index); may be empty
+  std::string cleanup_sql;          // run after a failed attempt and before the plan stops; may be empty
+  std::string failure_message;      // precheck: the error when the check returns true
+  std::optional<Backfill> backfill;  // set for PhaseKind::backfill
+
+  /// True when the phase cannot run inside a transaction block.
+  bool outside_transaction() const {
+    return kind == PhaseKind::autocommit || kind == PhaseKind::backfill || kind == PhaseKind::online;
+  }
 };
 
 /// A phased replacement for one statement.
@@ -30,7 +71,7 @@ struct Plan {
   /// True if any phase must run outside a transaction block.
   bool needs_outside_transaction() const {
     for (const auto& p : phases)
-      if (p.outside_transaction) return true;
+      if (p.outside_transaction()) return true;
     return false;
   }
 };

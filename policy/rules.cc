@@ -7,6 +7,7 @@
 
 #include "policy/classifier.h"
 #include "policy/pg_tree.h"
+#include "policy/quote.h"
 
 namespace schemagate::policy {
 
@@ -104,6 +105,11 @@ const std::vector<RuleInfo> kRules = {
     {"refresh_matview_non_concurrent", A::rewrite,
      "REFRESH MATERIALIZED VIEW blocks every read of the view while it runs.", "ACCESS EXCLUSIVE lock on the view.",
      "REFRESH MATERIALIZED VIEW CONCURRENTLY (needs a unique index on the view).", true},
+    {"require_concurrent_detach_partition", A::rewrite,
+     "DETACH PARTITION blocks every query on the partitioned table while it waits for its lock and runs.",
+     "ACCESS EXCLUSIVE lock on the partitioned table and on the partition.",
+     "DETACH PARTITION … CONCURRENTLY (PostgreSQL 14+), outside a transaction block, without a DEFAULT partition.",
+     false},
     {"lock_table", A::warn, "An explicit LOCK TABLE queues every other session behind it.",
      "The requested lock, held until the end of the transaction.", "Let the statements take the locks they need, with a lock_timeout.",
      false},
@@ -249,6 +255,12 @@ void check_column_def(Emitter& e, const PgQuery__ColumnDef* def, const ObjectRef
                 " built under ACCESS EXCLUSIVE on " + t);
     if (cf.references)
       e.add("add_foreign_key", "column " + cf.name + " adds a validated foreign key on " + t);
+    for (std::size_t i = 0; i < def->n_constraints; ++i)
+      if (const auto* c = def->constraints[i];
+          c && c->node_case == PG_QUERY__NODE__NODE_CONSTRAINT && c->constraint->contype == PG_QUERY__CONSTR_TYPE__CONSTR_CHECK &&
+          !c->constraint->skip_validation)
+        e.add("add_check_constraint", "column " + cf.name + " adds a CHECK that is validated against every row of " + t,
+              "ACCESS EXCLUSIVE lock on " + t + " while every row is checked (" + size_note(table, ctx) + ")");
   }
   const bool fresh = !ctx.assume_large_tables && ctx.created_tables.count(lower(table.display()));
   if (cf.not_null && !cf.has_default && !cf.identity && !cf.serial && !cf.stored_generated && !fresh)
@@ -293,15 +305,6 @@ void check_constraint(Emitter& e, const PgQuery__Constraint* c, const ObjectRef&
   }
 }
 
-// A validated CHECK (col IS NOT NULL) lets PostgreSQL 12+ skip the SET NOT NULL scan.
-bool has_not_null_check(const RuleContext& ctx, const ObjectRef& table, std::string_view column) {
-  if (!ctx.facts || ctx.server_version_num < 120000) return false;
-  const std::string want1 = "(" + std::string(column) + " IS NOT NULL)";
-  for (const auto& c : ctx.facts->constraints(QualifiedName{table.schema, table.name}))
-    if (c.type == 'c' && c.validated && c.definition.find(want1) != std::string::npos) return true;
-  return false;
-}
-
 void check_alter_table(Emitter& e, const PgQuery__AlterTableStmt* a, const Statement& s, const RuleContext& ctx) {
   if (s.objects.empty()) return;
   const ObjectRef& table = s.objects.front();
@@ -336,7 +339,7 @@ void check_alter_table(Emitter& e, const PgQuery__AlterTableStmt* a, const State
         break;
       }
       case PG_QUERY__ALTER_TABLE_TYPE__AT_SetNotNull:
-        if (!small && !has_not_null_check(ctx, table, col))
+        if (!small && !proves_not_null(ctx.facts, QualifiedName{table.schema, table.name}, col, ctx.server_version_num))
           e.add("set_not_null", "SET NOT NULL on " + t + "." + col + " scans the table under ACCESS EXCLUSIVE",
                 "ACCESS EXCLUSIVE lock on " + t + " during a full scan (" + size_note(table, ctx) + ")");
         break;
@@ -353,6 +356,13 @@ void check_alter_table(Emitter& e, const PgQuery__AlterTableStmt* a, const State
         if (ctx.transactional() && ctx.not_valid.count({lower(table.display()), lower(col)}))
           e.add("validate_in_same_transaction",
                 "constraint " + col + " is validated in the same transaction that added it NOT VALID");
+        break;
+      case PG_QUERY__ALTER_TABLE_TYPE__AT_DetachPartition:
+        // Before 14 there is no concurrent form; require_lock_timeout still covers the wait.
+        if (ctx.server_version_num >= 140000 && cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_PARTITION_CMD &&
+            !cmd->def->partition_cmd->concurrent)
+          e.add("require_concurrent_detach_partition",
+                "DETACH PARTITION " + tree::qname(cmd->def->partition_cmd->name).name + " takes ACCESS EXCLUSIVE on " + t);
         break;
       case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
       case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumnRecurse:
@@ -377,6 +387,32 @@ const RuleInfo* find_rule(std::string_view id) {
   for (const auto& r : kRules)
     if (r.id == id) return &r;
   return nullptr;
+}
+
+bool proves_not_null(const CatalogFacts* facts, const QualifiedName& table, std::string_view column,
+                     int server_version_num) {
+  if (!facts) return false;
+  if (facts->column_not_null(table, column).value_or(false)) return true;
+  if (server_version_num < 120000) return false;
+  // pg_get_constraintdef prints CHECK ((c IS NOT NULL)) or CHECK (((a IS NOT NULL) AND (b IS NOT
+  // NULL))). Only such a conjunction proves it: "(c IS NOT NULL) OR …" must not count.
+  const std::string term = "(" + quote_ident(column) + " IS NOT NULL)";
+  for (const auto& c : facts->constraints(table)) {
+    if (c.type != 'c' || !c.validated) continue;
+    std::string_view d = c.definition;
+    if (d.size() < 9 || d.substr(0, 7) != "CHECK (" || d.back() != ')') continue;
+    d = d.substr(7, d.size() - 8);
+    if (d == term) return true;
+    if (d.size() < 2 || d.front() != '(' || d.back() != ')') continue;
+    d = d.substr(1, d.size() - 2);
+    for (std::size_t pos = 0;;) {
+      const auto next = d.find(" AND ", pos);
+      if (d.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos) == term) return true;
+      if (next == std::string_view::npos) break;
+      pos = next + 5;
+    }
+  }
+  return false;
 }
 
 bool RuleContext::is_small(const ObjectRef& table) const {

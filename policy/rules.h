@@ -47,6 +47,11 @@ struct RuleContext {
   bool transactional() const { return in_transaction || implicit_transaction; }
 };
 
+/// Whether the live facts prove `column` NOT NULL already, so SET NOT NULL needs no scan: the
+/// column is NOT NULL, or (PostgreSQL 12+) a validated CHECK (col IS NOT NULL [AND …]) exists.
+bool proves_not_null(const CatalogFacts* facts, const QualifiedName& table, std::string_view column,
+                     int server_version_num);
+
 /// Runs every rule on one statement. Findings carry the rule's default action; the engine applies
 /// the policy's overrides afterwards.
 std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx);

@@ -28,6 +28,19 @@ void write_backend_key_data(std::vector<std::byte>& out, std::uint32_t pid, std:
   MessageWriter(out).begin(tag::kBackendKeyData).u32(pid).u32(secret).finish();
 }
 
+void write_command_complete(std::vector<std::byte>& out, std::string_view command_tag) {
+  MessageWriter(out).begin(tag::kCommandComplete).cstring(command_tag).finish();
+}
+
+void write_empty_message(std::vector<std::byte>& out, char tag) { MessageWriter(out).begin(tag).finish(); }
+
+void write_parameter_description(std::vector<std::byte>& out, std::span<const std::uint32_t> type_oids) {
+  MessageWriter w(out);
+  w.begin(tag::kParameterDescription).u16(static_cast<std::uint16_t>(type_oids.size()));
+  for (const auto oid : type_oids) w.u32(oid);
+  w.finish();
+}
+
 std::error_code parse_error_fields(const Frame& f, ErrorFields& out) {
   MessageReader r(f.body);
   for (;;) {

@@ -25,6 +25,13 @@ void write_error_response(std::vector<std::byte>& out, const ErrorFields& e, cha
 /// Appends ReadyForQuery with transaction status 'I', 'T' or 'E'.
 void write_ready_for_query(std::vector<std::byte>& out, char tx_status);
 void write_backend_key_data(std::vector<std::byte>& out, std::uint32_t pid, std::uint32_t secret);
+/// CommandComplete with a tag such as "CREATE INDEX".
+void write_command_complete(std::vector<std::byte>& out, std::string_view command_tag);
+/// The bodiless replies of the extended protocol: ParseComplete, BindComplete, CloseComplete,
+/// NoData, EmptyQueryResponse, PortalSuspended (pass the tag, e.g. tag::kParseComplete).
+void write_empty_message(std::vector<std::byte>& out, char tag);
+/// ParameterDescription listing `type_oids`.
+void write_parameter_description(std::vector<std::byte>& out, std::span<const std::uint32_t> type_oids);
 
 std::error_code parse_error_fields(const Frame& f, ErrorFields& out);
 

@@ -1,5 +1,7 @@
 #include "protocol/frontend.h"
 
+#include "protocol/byte_order.h"
+
 #include "protocol/errors.h"
 #include "protocol/reader.h"
 #include "protocol/tags.h"
@@ -22,12 +24,48 @@ std::error_code parse_parse(const Frame& f, Parse& out) {
   MessageReader r(f.body);
   out.statement = r.cstring();
   out.sql = r.cstring();
-  const auto ntypes = r.u16();
-  r.bytes(std::size_t(ntypes) * 4);
+  out.param_count = r.u16();
+  out.param_type_bytes = r.bytes(std::size_t(out.param_count) * 4);
   if (!r.ok()) return r.error();
   if (!r.at_end()) return ProtocolErrc::bad_length;
   out.c_sql = out.sql.data();
   return {};
+}
+
+std::uint32_t Parse::param_type(std::size_t i) const {
+  return load_be32(param_type_bytes.data() + i * 4);
+}
+
+std::error_code parse_bind(const Frame& f, Bind& out) {
+  if (f.tag != tag::kBind) return ProtocolErrc::unexpected_message;
+  MessageReader r(f.body);
+  out.portal = r.cstring();
+  out.statement = r.cstring();
+  return r.ok() ? std::error_code{} : r.error();
+}
+
+namespace {
+std::error_code parse_target(const Frame& f, char expected_tag, DescribeTarget& out) {
+  if (f.tag != expected_tag) return ProtocolErrc::unexpected_message;
+  MessageReader r(f.body);
+  out.kind = static_cast<char>(r.u8());
+  out.name = r.cstring();
+  if (!r.ok()) return r.error();
+  if (!r.at_end() || (out.kind != 'S' && out.kind != 'P')) return ProtocolErrc::bad_length;
+  return {};
+}
+}  // namespace
+
+std::error_code parse_describe(const Frame& f, DescribeTarget& out) { return parse_target(f, tag::kDescribe, out); }
+std::error_code parse_close(const Frame& f, DescribeTarget& out) { return parse_target(f, tag::kClose, out); }
+
+std::error_code parse_execute(const Frame& f, Execute& out) {
+  if (f.tag != tag::kExecute) return ProtocolErrc::unexpected_message;
+  MessageReader r(f.body);
+  out.portal = r.cstring();
+  out.max_rows = r.u32();
+  if (!r.ok()) return r.error();
+  return r.at_end() ? std::error_code{} : ProtocolErrc::bad_length;
 }
 
 std::string_view statement_sql(const Frame& f) {

@@ -2,6 +2,7 @@
 #include <span>
 #include <string_view>
 #include <system_error>
+#include <cstdint>
 #include <vector>
 
 #include "protocol/frame.h"
@@ -21,8 +22,35 @@ struct Parse {
   std::string_view statement;
   std::string_view sql;
   const char* c_sql = nullptr;
+  // Declared parameter type OIDs (0 = unspecified), left encoded so that framing the hot path
+  // allocates nothing: param_type(i) reads one.
+  std::uint16_t param_count = 0;
+  std::span<const std::byte> param_type_bytes;
+  std::uint32_t param_type(std::size_t i) const;
 };
 std::error_code parse_parse(const Frame& f, Parse& out);
+
+/// Bind: which portal from which prepared statement (parameter values are not decoded).
+struct Bind {
+  std::string_view portal;
+  std::string_view statement;
+};
+std::error_code parse_bind(const Frame& f, Bind& out);
+
+/// Describe or Close: 'S' (prepared statement) or 'P' (portal), and its name.
+struct DescribeTarget {
+  char kind = 'S';
+  std::string_view name;
+};
+std::error_code parse_describe(const Frame& f, DescribeTarget& out);
+std::error_code parse_close(const Frame& f, DescribeTarget& out);
+
+/// Execute: the portal and the row limit (0 = all).
+struct Execute {
+  std::string_view portal;
+  std::uint32_t max_rows = 0;
+};
+std::error_code parse_execute(const Frame& f, Execute& out);
 
 /// The SQL text a Query or Parse frame carries; empty for other or malformed frames (the server
 /// rejects malformed ones itself).

@@ -1,5 +1,7 @@
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -10,6 +12,9 @@ namespace schemagate::proxy {
 struct ServerKey {
   std::uint32_t pid = 0;
   std::uint32_t secret = 0;
+  /// Raised when a CancelRequest names the session, so that the proxy's own work for it (a
+  /// rewrite plan between statements, a backoff) stops too. May be null.
+  std::shared_ptr<std::atomic<bool>> cancelled;
 };
 
 /// Maps the BackendKeyData the proxy handed a client to the real server session, so that a

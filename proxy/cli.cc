@@ -16,6 +16,7 @@
 #include "policy/commands/check.h"
 #include "policy/commands/explain.h"
 #include "policy/engine.h"
+#include "proxy/migrations_command.h"
 #include "proxy/policy_interceptor.h"
 #include "proxy/server.h"
 
@@ -31,10 +32,12 @@ constexpr const char* kUsage = R"(schemagate — a PostgreSQL proxy that makes s
 Usage:
   schemagate serve [--config FILE] [--listen HOST:PORT] [--upstream HOST:PORT] [--unix-socket-dir DIR]
                    [--policy FILE] [--mode observe|enforce] [--workers N] [--busy-poll-us N]
-                   [--log-level LEVEL]
+                   [--log-level LEVEL] [--state PATH]
   schemagate config check FILE
   schemagate check [--config FILE | --policy FILE] [--format text|json|github] [--pg-version N] FILE.sql...
   schemagate explain [--policy FILE] [--format text|json] [--pg-version N] [--in-transaction] [--table-rows N] "SQL"
+  schemagate migrations list [--state PATH | --config FILE] [--format text|json] [--limit N]
+  schemagate migrations show ID [--state PATH | --config FILE] [--format text|json]
   schemagate --version
   schemagate --help
 
@@ -42,6 +45,7 @@ serve      run the proxy. The config file is optional; flags override it.
 config     validate a configuration file and the policy it uses (exit 0 valid, 2 invalid).
 check      lint migration files offline with the same policy engine (exit 0 clean, 1 findings, 2 error).
 explain    show the decision, rules and plan for each statement of one client message.
+migrations list the rewrite plans in the plan journal (state.path), or show one in full.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
@@ -88,6 +92,10 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
   }
   if (flag == "--unix-socket-dir") {
     c.listen.unix_socket_dir = value;
+    return "";
+  }
+  if (flag == "--state") {
+    c.state.path = value;
     return "";
   }
   if (flag == "--policy") {
@@ -249,6 +257,7 @@ int run_cli(int argc, char** argv) {
     return 0;
   }
   if (cmd == "serve") return serve(rest);
+  if (cmd == "migrations") return run_migrations(rest, std::cout, std::cerr);
   if (cmd == "config") {
     if (rest.empty() || rest[0] != "check") return usage_error("usage: schemagate config check FILE");
     return config_check({rest.begin() + 1, rest.end()});

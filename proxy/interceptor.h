@@ -32,8 +32,10 @@ struct Respond {
 };
 /// Execute a phased plan instead of the request.
 struct RunPlan {
-  std::shared_ptr<const policy::Plan> plan;
+  std::shared_ptr<const policy::Plan> plan;  // never null
   std::string command_tag;  // the original statement's tag, e.g. "CREATE INDEX"
+  std::string announcement;  // first NOTICE: "schemagate: CREATE INDEX rewritten by rule … (1 phase)"
+  std::string statement;     // the client's statement text (journal, resume)
 };
 /// Park the request until an approver decides.
 struct Hold {
@@ -65,6 +67,15 @@ class ForwardAll final : public Interceptor {
     return Forward{};
   }
 };
+
+/// The replies the server would send for `request` (Parse, Bind, Describe, Execute, Close,
+/// Sync, Flush around one rewritten statement, or one Query) if that statement had completed
+/// with `command_tag`, without the ReadyForQuery (the session adds it with the status it has
+/// then). False, with `why_not`, when the request has a shape the proxy cannot answer for: a
+/// named prepared statement (later Binds would reach a server that never saw it), or more than
+/// one statement.
+bool synthesize_plan_replies(const RequestView& request, const std::string& command_tag, std::vector<std::byte>& out,
+                             std::string& why_not);
 
 /// Builds a Respond carrying one ErrorResponse (severity ERROR).
 Respond respond_error(std::string sqlstate, std::string message, std::string detail = {}, std::string hint = {});

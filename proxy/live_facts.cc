@@ -37,16 +37,29 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
   return "SELECT t.ord, n.nspname, "
          "c.reltuples::bigint, c.relpages::bigint * current_setting('block_size')::bigint, c.relkind::text, "
          "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'), "
-         "(SELECT json_agg(json_build_array(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))) "
+         "(SELECT json_agg(json_build_array(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull)) "
          "   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
          "(SELECT json_agg(json_build_array(ic.relname, i.indisunique, i.indisvalid, "
          "    (SELECT json_agg(COALESCE(att.attname, '') ORDER BY k.n) "
          "       FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
          "       LEFT JOIN pg_catalog.pg_attribute att ON att.attrelid = c.oid AND att.attnum = k.attnum "
-         "      WHERE k.n <= i.indnkeyatts))) "
+         "      WHERE k.n <= i.indnkeyatts), i.indpred IS NOT NULL)) "
          "   FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid), "
          "(SELECT json_agg(json_build_array(k.conname, k.contype::text, pg_catalog.pg_get_constraintdef(k.oid), "
-         "    k.convalidated)) FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid) "
+         "    k.convalidated)) FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid), "
+         // Partitions at any depth, parents first, walking pg_inherits (pg_partition_tree would
+         // lock every partition). Each: schema, name, parent schema, parent name, relkind, default.
+         "CASE WHEN c.relkind = 'p' THEN (WITH RECURSIVE p(oid, parent, level) AS ("
+         "    SELECT ih.inhrelid, ih.inhparent, 1 FROM pg_catalog.pg_inherits ih WHERE ih.inhparent = c.oid "
+         "    UNION ALL SELECT ih.inhrelid, ih.inhparent, p.level + 1 FROM pg_catalog.pg_inherits ih "
+         "    JOIN p ON ih.inhparent = p.oid WHERE p.level < 16) "
+         "  SELECT json_agg(json_build_array(pn.nspname, pc.relname, qn.nspname, qc.relname, pc.relkind::text, "
+         "      pc.oid = pt.partdefid) ORDER BY p.level, pn.nspname, pc.relname) "
+         "    FROM p JOIN pg_catalog.pg_class pc ON pc.oid = p.oid "
+         "    JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace "
+         "    JOIN pg_catalog.pg_class qc ON qc.oid = p.parent "
+         "    JOIN pg_catalog.pg_namespace qn ON qn.oid = qc.relnamespace "
+         "    LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = p.parent) END "
          "FROM (VALUES " +
          values +
          ") AS t(ord, name) "
@@ -57,7 +70,8 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
 
 void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
                         const std::vector<policy::QualifiedName>& tables) {
-  if (row.size() != 9 || !row[1]) return;  // the table does not exist (yet): nothing is known
+  // 9 columns: an answer to the query before partitions were read.
+  if ((row.size() != 9 && row.size() != 10) || !row[1]) return;  // the table does not exist (yet): nothing is known
   const auto ord = to_int(row[0], -1);
   if (ord < 0 || static_cast<std::size_t>(ord) >= tables.size()) return;
   Table t;
@@ -71,17 +85,20 @@ void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
     nlohmann::json j = v ? nlohmann::json::parse(*v, nullptr, false) : nlohmann::json();
     return j.is_array() ? j : nlohmann::json::array();
   };
-  for (const auto& col : json_rows(row[6]))
-    if (col.is_array() && col.size() == 2 && col[0].is_string() && col[1].is_string())
-      t.columns[col[0].get<std::string>()] = col[1].get<std::string>();
+  for (const auto& col : json_rows(row[6])) {
+    if (!col.is_array() || col.size() < 2 || !col[0].is_string() || !col[1].is_string()) continue;
+    t.columns[col[0].get<std::string>()] = col[1].get<std::string>();
+    if (col.size() >= 3 && col[2].is_boolean()) t.not_null[col[0].get<std::string>()] = col[2].get<bool>();
+  }
   for (const auto& idx : json_rows(row[7])) {
-    if (!idx.is_array() || idx.size() != 4 || !idx[0].is_string()) continue;
+    if (!idx.is_array() || idx.size() < 4 || !idx[0].is_string()) continue;
     policy::IndexInfo info;
     info.name = idx[0].get<std::string>();
     info.unique = idx[1].is_boolean() && idx[1].get<bool>();
     info.valid = !idx[2].is_boolean() || idx[2].get<bool>();
     if (idx[3].is_array())
       for (const auto& c : idx[3]) info.columns.push_back(c.is_string() ? c.get<std::string>() : std::string());
+    info.partial = idx.size() >= 5 && idx[4].is_boolean() && idx[4].get<bool>();
     t.indexes.push_back(std::move(info));
   }
   for (const auto& con : json_rows(row[8])) {
@@ -94,6 +111,21 @@ void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
     info.validated = !con[3].is_boolean() || con[3].get<bool>();
     t.constraints.push_back(std::move(info));
   }
+  if (row.size() == 10)
+    for (const auto& p : json_rows(row[9])) {
+      if (!p.is_array() || p.size() != 6) continue;
+      bool strings = true;
+      for (int k = 0; k < 5; ++k) strings = strings && p[k].is_string();
+      if (!strings) continue;
+      policy::PartitionInfo info;
+      info.table = {p[0].get<std::string>(), p[1].get<std::string>()};
+      info.parent = {p[2].get<std::string>(), p[3].get<std::string>()};
+      const auto kind = p[4].get<std::string>();
+      info.partitioned = kind == "p";
+      info.foreign = kind == "f";
+      info.is_default = p[5].is_boolean() && p[5].get<bool>();
+      t.partitions.push_back(std::move(info));
+    }
   const auto& ref = tables[static_cast<std::size_t>(ord)];
   tables_[{ref.schema, ref.name}] = t;
 }
@@ -137,6 +169,20 @@ std::optional<std::string> LiveFacts::column_type(const policy::QualifiedName& t
 std::optional<std::string> LiveFacts::resolve_schema(std::string_view relation) const {
   if (auto it = tables_.find({std::string(), std::string(relation)}); it != tables_.end()) return it->second.schema;
   return std::nullopt;
+}
+
+bool LiveFacts::describes(const policy::QualifiedName& table) const { return find(table) != nullptr; }
+
+std::optional<bool> LiveFacts::column_not_null(const policy::QualifiedName& table, std::string_view column) const {
+  const auto* t = find(table);
+  if (!t) return std::nullopt;
+  const auto it = t->not_null.find(std::string(column));
+  return it == t->not_null.end() ? std::nullopt : std::optional<bool>(it->second);
+}
+
+std::vector<policy::PartitionInfo> LiveFacts::partitions(const policy::QualifiedName& table) const {
+  const auto* t = find(table);
+  return t ? t->partitions : std::vector<policy::PartitionInfo>{};
 }
 
 std::optional<bool> LiveFacts::is_partitioned(const policy::QualifiedName& table) const {

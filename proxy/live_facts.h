@@ -10,9 +10,10 @@ namespace schemagate::proxy {
 
 /// Catalog facts read from the live database through the client's own connection, so names
 /// resolve under the client's search_path and privileges. One catalog query covers every table
-/// a message references (size, primary key, partitioning, schema, columns and their types,
-/// indexes, constraints); the engine then reads the answers synchronously. Function volatility
-/// is not read: the engine's own knowledge of built-in functions applies, else the risky case.
+/// a message references (size, primary key, partitioning and partitions, schema, columns with
+/// their types and nullability, indexes, constraints); the engine then reads the answers
+/// synchronously. Function volatility is not read: the engine's own knowledge of built-in
+/// functions applies, else the risky case.
 class LiveFacts final : public policy::CatalogFacts {
  public:
   explicit LiveFacts(int server_version_num) : server_version_num_(server_version_num) {}
@@ -21,7 +22,7 @@ class LiveFacts final : public policy::CatalogFacts {
   /// format, are handed back to add_row in order. Never raises an error for odd or missing names.
   static std::string catalog_query(const std::vector<policy::QualifiedName>& tables);
   /// One row of catalog_query's result: ord, schema, rows, bytes, relkind, has_pk, columns,
-  /// indexes, constraints (the last three as JSON arrays; NULLs as nullopt).
+  /// indexes, constraints, partitions (the last four as JSON arrays; NULLs as nullopt).
   void add_row(const std::vector<std::optional<std::string>>& row, const std::vector<policy::QualifiedName>& tables);
 
   int server_version_num() const override { return server_version_num_; }
@@ -33,6 +34,9 @@ class LiveFacts final : public policy::CatalogFacts {
   std::optional<policy::Volatility> function_volatility(std::string_view) const override { return std::nullopt; }
   std::optional<std::string> resolve_schema(std::string_view relation) const override;
   std::optional<bool> is_partitioned(const policy::QualifiedName& table) const override;
+  bool describes(const policy::QualifiedName& table) const override;
+  std::optional<bool> column_not_null(const policy::QualifiedName& table, std::string_view column) const override;
+  std::vector<policy::PartitionInfo> partitions(const policy::QualifiedName& table) const override;
 
  private:
   struct Table {
@@ -41,8 +45,10 @@ class LiveFacts final : public policy::CatalogFacts {
     bool has_pk = false;
     bool partitioned = false;
     std::map<std::string, std::string> columns;  // name → format_type()
+    std::map<std::string, bool> not_null;        // name → attnotnull
     std::vector<policy::IndexInfo> indexes;
     std::vector<policy::ConstraintInfo> constraints;
+    std::vector<policy::PartitionInfo> partitions;  // every depth, parents first
   };
   const Table* find(const policy::QualifiedName& t) const;
 

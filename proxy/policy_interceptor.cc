@@ -100,7 +100,7 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
       case Outcome::rewrite:
         if (d.plan) {
           auto plan = std::make_shared<policy::Plan>(*d.plan);
-          verdict = RunPlan{std::move(plan), d.statement.tag};
+          verdict = RunPlan{std::move(plan), d.statement.tag, d.message, d.statement.text};
         } else {
           return respond_error(policy::kSqlStateRejected, d.message, d.detail, d.hint);
         }

@@ -91,6 +91,22 @@ bool Server::listen_unix(std::string& error) {
 bool Server::start(std::string& error) {
   const auto& cfg = *ctx_->config;
   if (!make_tls_contexts(cfg, *ctx_->tls, error)) return false;
+  // The plan journal: a proxy that cannot journal its plans must not run them.
+  std::string store_error;
+  ctx_->store = open_sqlite_state_store(cfg.state.path, store_error);
+  if (!ctx_->store) {
+    error = "state.path: " + store_error;
+    return false;
+  }
+  const int interrupted = ctx_->store->mark_running_interrupted(store_error);
+  if (interrupted < 0) {
+    error = "state.path: " + store_error;
+    return false;
+  }
+  if (interrupted > 0)
+    spdlog::warn("{} rewrite plan(s) were left running by an earlier proxy: marked interrupted; each resumes when "
+                 "its statement is sent again (schemagate migrations list)",
+                 interrupted);
   error_code ec;
   const auto address = net::ip::make_address(cfg.listen.address, ec);
   if (ec) {
@@ -235,10 +251,12 @@ awaitable<void> Server::sweep_loop() {
     }
     for (auto& s : live) {
       const auto idle = now - s->last_activity_ms();
-      const auto phase = s->phase();
-      if (phase != Phase::ready && phase != Phase::closing && idle > limits.startup_timeout_ms) {
+      const auto stage = s->stage();
+      // Only a session still starting up can time out on startup; a running plan or a held
+      // statement is never idle.
+      if (!is_ready(stage) && stage != Stage::closing && idle > limits.startup_timeout_ms) {
         net::post(s->executor(), [s] { s->abort("08006", "schemagate: startup and authentication timed out"); });
-      } else if (phase == Phase::ready && limits.client_idle_timeout_ms > 0 && idle > limits.client_idle_timeout_ms) {
+      } else if (stage == Stage::relaying && limits.client_idle_timeout_ms > 0 && idle > limits.client_idle_timeout_ms) {
         net::post(s->executor(), [s] {
           s->abort_if_idle("57P05", "terminating connection due to idle timeout (limits.client_idle_timeout_ms)");
         });

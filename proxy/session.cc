@@ -67,7 +67,7 @@ awaitable<void> Session::run() {
   auto self = shared_from_this();
   spdlog::debug("[{}] client connected from {}", state_.id, state_.client_addr);
   if (co_await negotiate_startup() && co_await connect_upstream() && co_await relay_authentication()) {
-    phase_ = Phase::ready;
+    stage_ = Stage::relaying;
     spdlog::info("[{}] session ready: user={} database={} application_name={} client={}{}", state_.id, state_.user,
                  state_.database, state_.application_name, state_.client_addr, client_.is_tls() ? " (tls)" : "");
     net::co_spawn(
@@ -85,7 +85,7 @@ awaitable<void> Session::run() {
     // closing our socket alone would let the statement run on, holding its locks.
     if (!expected_z_.empty() && server_key_.pid != 0 && !server_closed_) co_await send_cancel(server_key_);
   }
-  phase_ = Phase::closing;
+  stage_ = Stage::closing;
   close_streams();
   spdlog::debug("[{}] session closed", state_.id);
 }
@@ -102,7 +102,7 @@ void Session::abort(const char* sqlstate, const char* message) {
   if (closed_) return;
   auto self = shared_from_this();
   // Only speak to the client at a message boundary; otherwise just close.
-  if (cdec_.at_boundary() && !client_writing_ && phase_ != Phase::tls) {
+  if (cdec_.at_boundary() && !client_writing_ && stage_ != Stage::tls) {
     net::co_spawn(
         executor(),
         [self, sqlstate, msg = std::string(message)]() -> awaitable<void> {
@@ -202,12 +202,12 @@ awaitable<bool> Session::negotiate_startup() {
         co_await client_.write_all(net::buffer(&answer, 1), ec);
         if (ec) co_return false;
         if (offer) {
-          phase_ = Phase::tls;
+          stage_ = Stage::tls;
           if (auto hec = co_await client_.upgrade_as_server(*ctx_->tls->client_facing)) {
             spdlog::info("[{}] TLS handshake with {} failed: {}", state_.id, state_.client_addr, hec.message());
             co_return false;
           }
-          phase_ = Phase::startup;
+          stage_ = Stage::startup;
         }
         continue;
       }
@@ -262,6 +262,7 @@ awaitable<bool> Session::handle_cancel_request(std::uint32_t pid, std::uint32_t 
     spdlog::info("[{}] cancel request with unknown key from {} ignored", state_.id, state_.client_addr);
     co_return false;
   }
+  if (key->cancelled) key->cancelled->store(true, std::memory_order_relaxed);
   co_await send_cancel(*key);
   co_return false;  // a cancel connection ends here
 }
@@ -313,7 +314,7 @@ awaitable<void> Session::send_cancel(ServerKey key) {
 }
 
 awaitable<bool> Session::connect_upstream() {
-  phase_ = Phase::auth;
+  stage_ = Stage::auth;
   const auto& up = ctx_->config->upstream;
   error_code ec;
   net::steady_timer timeout(executor());
@@ -468,7 +469,7 @@ awaitable<bool> Session::relay_authentication() {
           failed = true;
           break;
         }
-        server_key_ = ServerKey{key.pid, key.secret};
+        server_key_ = ServerKey{key.pid, key.secret, cancel_flag_};
         const auto mine = ctx_->cancels->add(server_key_);
         proxy_pid_ = mine.pid;
         protocol::write_backend_key_data(out, mine.pid, mine.secret);

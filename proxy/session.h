@@ -13,6 +13,7 @@
 #include "proxy/client_request.h"
 #include "proxy/interceptor.h"
 #include "proxy/io_buffer.h"
+#include "proxy/server_exchange.h"
 #include "proxy/net.h"
 #include "proxy/session_context.h"
 #include "proxy/session_state.h"
@@ -46,7 +47,7 @@ class Session : public std::enable_shared_from_this<Session> {
   net::any_io_executor executor() { return client_.socket().get_executor(); }
   /// Milliseconds since the epoch of the steady clock at the last client activity.
   std::int64_t last_activity_ms() const { return last_activity_ms_.load(std::memory_order_relaxed); }
-  Phase phase() const { return phase_.load(std::memory_order_relaxed); }
+  Stage stage() const { return stage_.load(std::memory_order_relaxed); }
 
  private:
   // startup
@@ -75,11 +76,26 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> server_pump();
   ClientScan scan_client();
   ServerScan scan_server();
+  /// Adds one server frame to the answer server_query() is collecting.
+  void collect_exchange_frame(char tag, const protocol::Frame& frame, const std::byte* bytes, std::size_t size);
   enum class SlowResult { stop, rescan, read };
   awaitable<SlowResult> slow_client_path();
   awaitable<bool> respond(Respond r, char terminator);
   awaitable<void> wait_for_server_idle();
   awaitable<void> fetch_facts(const std::vector<policy::QualifiedName>& tables, LiveFacts& out);
+  /// The server exchange: sends `sql` as one simple Query on the server connection, once every
+  /// earlier reply has arrived, and collects its answer (hidden from the client) into `out`.
+  /// False when the session closed meanwhile.
+  awaitable<bool> server_query(const std::string& sql, QueryResult& out);
+  /// Runs a rewrite plan in place of the request (session_plan.cc) and answers the request as
+  /// the server would have answered the original statement.
+  awaitable<bool> run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator);
+  /// Watches the client socket while the client pump is busy in a plan: a client that goes
+  /// away cancels the running phase.
+  awaitable<void> watch_client_gone(std::shared_ptr<bool> busy);
+  /// Sleeps `ms`, waking early when a CancelRequest for this session arrives.
+  awaitable<void> sleep_unless_cancelled(std::uint32_t ms);
+  bool cancel_requested() const { return cancel_flag_->load(std::memory_order_relaxed); }
   awaitable<void> wait_event();
   void on_ready_for_query(char status);
   void expect_ready_for_query(char terminator);
@@ -97,7 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<SessionContext> ctx_;
   SessionState state_;
-  std::atomic<Phase> phase_{Phase::startup};
+  std::atomic<Stage> stage_{Stage::startup};
   std::atomic<std::int64_t> last_activity_ms_{0};
 
   Stream client_;
@@ -120,17 +136,18 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::circular_buffer<char> expected_z_;
   bool server_copy_in_ = false;    // server sent CopyInResponse/CopyBothResponse
   bool discard_until_sync_ = false;  // after answering a Flush-terminated request ourselves
-  bool swallow_until_z_ = false;     // the server is answering a statement the proxy injected
   bool client_writing_ = false;      // a write to the client is in progress
   bool server_sent_fatal_ = false;   // the server announced it is closing the connection
   bool draining_ = false;
   bool closed_ = false;
   net::steady_timer event_;  // wakes the client pump when server-side state changes
   std::vector<std::byte> side_out_;  // server frames forwarded out of order with the buffer (rare)
-  // Rows of the proxy's own catalog query (live policy facts), captured while swallowing.
-  bool capture_rows_ = false;
-  bool capture_failed_ = false;
-  std::vector<std::vector<std::optional<std::string>>> captured_rows_;
+  // The answer being collected for server_query(): while set, the server's frames up to the
+  // next ReadyForQuery go here instead of to the client.
+  QueryResult* exchange_ = nullptr;
+  // Set by a CancelRequest naming this session (CancelMap), so that work the proxy does on the
+  // client's behalf (a plan) stops too, not only the statement running on the server.
+  std::shared_ptr<std::atomic<bool>> cancel_flag_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace schemagate::proxy

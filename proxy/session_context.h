@@ -7,6 +7,7 @@
 #include "proxy/busy_poller.h"
 #include "proxy/cancel_map.h"
 #include "proxy/interceptor.h"
+#include "proxy/state_store.h"
 #include "proxy/tls_contexts.h"
 
 namespace schemagate::proxy {
@@ -20,6 +21,9 @@ struct ProxyStats {
   std::atomic<std::uint64_t> upstream_errors{0};
   std::atomic<std::uint64_t> cancels_forwarded{0};
   std::atomic<std::uint64_t> requests_intercepted{0};
+  std::atomic<std::uint64_t> plans_started{0};
+  std::atomic<std::uint64_t> plans_succeeded{0};
+  std::atomic<std::uint64_t> plans_failed{0};
 };
 
 /// Everything a session needs from its server: an immutable config snapshot plus the
@@ -30,6 +34,7 @@ struct SessionContext {
   std::shared_ptr<CancelMap> cancels;
   std::shared_ptr<const Interceptor> interceptor;
   std::shared_ptr<ProxyStats> stats;
+  std::shared_ptr<StateStore> store;  // the plan journal; opened by Server::start
   BusyPoller* poller = nullptr;  // owned by the server; null where nothing polls (unit tests)
 };
 

@@ -42,11 +42,11 @@ bool Session::idle_for_drain() const {
 
 void Session::drain() {
   draining_ = true;
-  if (phase_ != Phase::ready || idle_for_drain()) abort("57P01", "terminating connection due to administrator command");
+  if (!is_ready(stage_) || (stage_ == Stage::relaying && idle_for_drain())) abort("57P01", "terminating connection due to administrator command");
 }
 
 void Session::abort_if_idle(const char* sqlstate, const char* message) {
-  if (phase_ == Phase::ready && idle_for_drain()) abort(sqlstate, message);
+  if (stage_ == Stage::relaying && idle_for_drain()) abort(sqlstate, message);
 }
 
 void Session::on_ready_for_query(char status) {
@@ -216,6 +216,13 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     co_return ok && terminator != tag::kTerminate ? SlowResult::rescan : SlowResult::stop;
   }
   ctx_->stats->requests_intercepted.fetch_add(1, std::memory_order_relaxed);
+  // The replies the server would have sent for the rewritten request, decided while its frames
+  // are still in the buffer.
+  std::vector<std::byte> plan_replies;
+  std::string cannot_run;
+  if (auto* run = std::get_if<RunPlan>(&verdict))
+    synthesize_plan_replies(RequestView{request_, cbuf_.span().first(size)}, run->command_tag, plan_replies,
+                            cannot_run);
   cbuf_.consume(size);
   request_.clear();
   // (GCC 12 miscompiles `co_return co_await f(temporary)`: results go through locals.)
@@ -223,21 +230,26 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   if (auto* r = std::get_if<Respond>(&verdict)) {
     answer = std::move(*r);
   } else if (auto* run = std::get_if<RunPlan>(&verdict)) {
-    // Executing plans arrives with the rewrite work; until then the statement is refused with
-    // the phases a developer can run by hand, never let through.
-    std::string hint = "run these phases instead:";
-    for (std::size_t i = 0; i < run->plan->phases.size(); ++i)
-      hint += "\n  " + std::to_string(i + 1) + ". " + run->plan->phases[i].sql + ";";
-    answer = respond_error("SG001",
-                           "schemagate: " + run->command_tag + " must be run as a phased rewrite (rule " +
-                               run->plan->rule_id + "), which this version cannot execute yet",
-                           run->plan->summary, std::move(hint));
+    if (cannot_run.empty() && state_.tx_status == 'I') {
+      const bool ok = co_await run_plan(*run, plan_replies, terminator);
+      co_return ok ? SlowResult::rescan : SlowResult::stop;
+    }
+    // Never forwarded as written: the policy said this statement must not run as is.
+    if (cannot_run.empty()) cannot_run = "a rewrite plan cannot start inside a transaction block";
+    answer = respond_error(state_.tx_status == 'I' ? "SG001" : "SG005",
+                           "schemagate: " + run->command_tag + " must run as a phased rewrite (rule " +
+                               run->plan->rule_id + "), and " + cannot_run,
+                           run->plan->summary,
+                           "Send the statement on its own, as a simple query or an unnamed prepared statement, "
+                           "outside a transaction block.");
   } else {
     const auto& hold = std::get<Hold>(verdict);
     answer = respond_error("SG003", "schemagate: statement needs approval, which this version cannot request yet",
                            hold.summary);
   }
+  stage_ = Stage::answering;
   const bool ok = co_await respond(std::move(answer), terminator);
+  stage_ = Stage::relaying;
   co_return ok ? SlowResult::rescan : SlowResult::stop;
 }
 
@@ -246,21 +258,38 @@ awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& t
   // its transaction if it has one open. The reply is hidden from the client; its rows are kept.
   co_await wait_for_server_idle();
   if (closed_ || state_.tx_status == 'E') co_return;
-  scratch_.clear();
-  protocol::write_query(scratch_, LiveFacts::catalog_query(tables));
-  captured_rows_.clear();
-  capture_failed_ = false;
-  capture_rows_ = true;
-  swallow_until_z_ = true;
-  expect_ready_for_query(tag::kQuery);
-  if (!co_await write_server(scratch_)) co_return;
-  co_await wait_for_server_idle();
-  capture_rows_ = false;
-  if (capture_failed_) {
+  stage_ = Stage::fetching_facts;
+  const std::string sql = LiveFacts::catalog_query(tables);
+  QueryResult result;
+  const bool ok = co_await server_query(sql, result);
+  stage_ = Stage::relaying;
+  if (!ok) co_return;
+  if (!result.ok()) {
     spdlog::warn("[{}] catalog query for policy facts failed; judging with unknown facts", state_.id);
     co_return;
   }
-  for (const auto& row : captured_rows_) out.add_row(row, tables);
+  for (const auto& row : result.rows) out.add_row(row, tables);
+}
+
+awaitable<bool> Session::server_query(const std::string& sql, QueryResult& out) {
+  co_await wait_for_server_idle();
+  out = QueryResult{};
+  if (closed_ || server_closed_) {
+    out.connection_lost = true;
+    co_return false;
+  }
+  scratch_.clear();
+  protocol::write_query(scratch_, sql);
+  exchange_ = &out;
+  expect_ready_for_query(tag::kQuery);
+  const bool sent = co_await write_server(scratch_);
+  if (sent) co_await wait_for_server_idle();
+  exchange_ = nullptr;
+  if (!sent || closed_ || server_closed_) {
+    out.connection_lost = true;
+    co_return false;
+  }
+  co_return true;
 }
 
 awaitable<void> Session::wait_for_server_idle() {
@@ -284,15 +313,10 @@ awaitable<bool> Session::respond(Respond r, char terminator) {
     // Inside a transaction block an error must abort the block on the server too, or a later
     // COMMIT would commit what came before the refused statement. Make the server fail a
     // harmless statement and hide its reply; the client then sees our error and status 'E'.
-    scratch_.clear();
-    protocol::write_query(scratch_,
-                          "DO $schemagate$BEGIN RAISE EXCEPTION 'schemagate: statement refused by the proxy'; "
-                          "END$schemagate$");
-    swallow_until_z_ = true;
-    expect_ready_for_query(tag::kQuery);
-    if (!co_await write_server(scratch_)) co_return false;
-    co_await wait_for_server_idle();
-    if (closed_) co_return false;
+    const std::string abort_block =
+        "DO $schemagate$BEGIN RAISE EXCEPTION 'schemagate: statement refused by the proxy'; END$schemagate$";
+    QueryResult ignored;
+    if (!co_await server_query(abort_block, ignored)) co_return false;
   }
   if (terminator == tag::kSync || terminator == tag::kQuery || terminator == tag::kFunctionCall) {
     protocol::write_ready_for_query(r.messages, state_.tx_status);
@@ -359,13 +383,47 @@ awaitable<void> Session::server_pump() {
   }
 }
 
+void Session::collect_exchange_frame(char t, const protocol::Frame& frame, const std::byte* bytes, std::size_t size) {
+  switch (t) {
+    case tag::kDataRow:
+      exchange_->rows.emplace_back();
+      if (protocol::parse_data_row(frame, exchange_->rows.back())) exchange_->malformed = true;
+      break;
+    case tag::kCommandComplete: {
+      const auto body = frame.body;
+      std::string command(reinterpret_cast<const char*>(body.data()), body.size());
+      if (!command.empty() && command.back() == '\0') command.pop_back();
+      exchange_->command_tags.push_back(std::move(command));
+      break;
+    }
+    case tag::kErrorResponse: {
+      if (protocol::is_fatal_error(frame)) server_sent_fatal_ = true;
+      protocol::ErrorFields e;
+      if (protocol::parse_error_fields(frame, e)) exchange_->malformed = true;
+      if (!exchange_->error) exchange_->error = std::move(e);
+      break;
+    }
+    case tag::kNoticeResponse: {
+      protocol::ErrorFields e;
+      if (!protocol::parse_error_fields(frame, e)) exchange_->notices.push_back(std::move(e));
+      break;
+    }
+    case tag::kNotificationResponse:
+    case tag::kParameterStatus:
+      side_out_.insert(side_out_.end(), bytes, bytes + size);  // asynchronous: the client's
+      break;
+    default:
+      break;  // RowDescription, EmptyQueryResponse: nothing to keep
+  }
+}
+
 Session::ServerScan Session::scan_server() {
   // sbuf_ layout: [0, begin) dropped or copied to side_out_ | [begin, end) to forward |
   // [end, size) incomplete frame.
   ServerScan out;
   side_out_.clear();
   for (;;) {
-    const bool swallow = swallow_until_z_;
+    const bool swallow = exchange_ != nullptr;
     const auto r = sdec_.next(sbuf_.span(out.end), [swallow](char t) {
       switch (t) {
         case tag::kReadyForQuery:
@@ -391,24 +449,20 @@ Session::ServerScan Session::scan_server() {
     const std::byte* frame_bytes = sbuf_.data() + out.end;
     out.end += r.consumed;
     if (r.status == DecodeStatus::passthrough) continue;
-    if (swallow_until_z_) {
-      // The reply to a statement the proxy injected: hidden from the client, except for
-      // asynchronous messages. Everything before it that was meant for the client goes first.
+    if (exchange_ != nullptr) {
+      // The answer to a statement the proxy sent itself: collected, hidden from the client,
+      // except for asynchronous messages. Everything before it that was meant for the client
+      // goes first.
       const std::byte* base = sbuf_.data();
       side_out_.insert(side_out_.end(), base + out.begin, frame_bytes);
       out.begin = out.end;
-      if (r.tag == tag::kNotificationResponse || r.tag == tag::kParameterStatus)
-        side_out_.insert(side_out_.end(), frame_bytes, frame_bytes + r.consumed);
-      if (capture_rows_ && r.tag == tag::kDataRow) {
-        captured_rows_.emplace_back();
-        if (protocol::parse_data_row(r.frame, captured_rows_.back())) capture_failed_ = true;
-      }
-      if (capture_rows_ && r.tag == tag::kErrorResponse) capture_failed_ = true;
+      collect_exchange_frame(r.tag, r.frame, frame_bytes, r.consumed);
       if (r.tag == tag::kReadyForQuery) {
-        swallow_until_z_ = false;
+        exchange_->tx_status = protocol::ready_for_query_status(r.frame);
+        exchange_ = nullptr;
         on_ready_for_query(protocol::ready_for_query_status(r.frame));
       }
-      continue;
+      if (r.tag != tag::kParameterStatus) continue;  // ParameterStatus is also tracked below
     }
     switch (r.tag) {
       case tag::kReadyForQuery:

@@ -5,11 +5,22 @@
 
 namespace schemagate::proxy {
 
-/// Lifecycle of a session:
-///   startup ──SSLRequest──► tls ──► startup ──StartupMessage──► auth ──'Z'──► ready
-///   ready ◄──► copy (CopyIn/CopyOut/CopyBoth until CopyDone/CopyFail/'Z')
-///   any ──error, Terminate, drain──► closing
-enum class Phase { startup, tls, auth, ready, closing };
+/// Where a session is. Startup, then the ready stages, which the client pump moves between
+/// one request at a time (the server pump only relays and tracks state):
+///
+///   startup ──SSLRequest──► tls ──► startup ──StartupMessage──► auth ──'Z'──► relaying
+///   relaying ──DDL naming existing tables──► fetching_facts ──► relaying
+///   relaying ──policy refuses──► answering (reply written by the proxy) ──► relaying
+///   relaying ──rewrite──► running_plan (phases on the server connection) ──► relaying
+///   relaying ──hold──► held (waiting for an approval; the approvals issue) ──► relaying | running_plan
+///   any ──error, Terminate, shutdown──► closing
+///
+/// Draining (SIGTERM) is not a stage of its own: it overlays every ready stage and closes the
+/// session as soon as it is back in `relaying` with nothing in flight.
+enum class Stage { startup, tls, auth, relaying, fetching_facts, answering, running_plan, held, closing };
+
+/// True for the stages after authentication.
+inline bool is_ready(Stage s) { return s != Stage::startup && s != Stage::tls && s != Stage::auth && s != Stage::closing; }
 
 /// What the proxy knows about a session; read by the interceptor (and so by the policy).
 /// Filled from the client's startup packet and from the server's ParameterStatus and

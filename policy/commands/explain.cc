@@ -60,13 +60,16 @@ void print_text(const BatchDecision& d, const config::Policy& policy, std::ostre
       const auto n = sd.plan->phases.size();
       for (std::size_t i = 0; i < n; ++i) {
         const auto& p = sd.plan->phases[i];
-        out << "    phase " << i + 1 << "/" << n << ": " << p.description << " ["
-            << (p.outside_transaction ? "outside a transaction" : "own transaction");
+        out << "    phase " << i + 1 << "/" << n << ": " << p.description << " [" << phase_kind_name(p.kind);
         if (p.lock_timeout_ms) out << ", lock_timeout " << p.lock_timeout_ms << " ms";
         if (p.retry.max_attempts > 1) out << ", up to " << p.retry.max_attempts << " attempts";
-        if (p.repeat_until_no_rows) out << ", repeated until no rows";
-        out << "]\n      " << p.sql << "\n";
-        if (!p.on_failure_sql.empty()) out << "      on failure: " << p.on_failure_sql << "\n";
+        if (p.backfill) out << ", batches of " << p.backfill->batch_rows << " rows in key order";
+        out << "]\n";
+        if (!p.sql.empty()) out << "      " << p.sql << "\n";
+        if (p.backfill)
+          out << "      UPDATE " << p.backfill->table << " SET " << p.backfill->column << " = " << p.backfill->value
+              << " … (one transaction per batch)\n";
+        if (!p.cleanup_sql.empty()) out << "      on failure: " << p.cleanup_sql << "\n";
       }
     }
   }

@@ -139,13 +139,22 @@ json plan_json(const Plan& p) {
   json phases = json::array();
   for (const auto& ph : p.phases)
     phases.push_back({{"description", ph.description},
+                      {"kind", phase_kind_name(ph.kind)},
                       {"sql", ph.sql},
-                      {"outside_transaction", ph.outside_transaction},
+                      {"table", ph.table.empty() ? json(nullptr) : json(ph.table)},
+                      {"outside_transaction", ph.outside_transaction()},
                       {"lock_timeout_ms", ph.lock_timeout_ms},
                       {"max_attempts", ph.retry.max_attempts},
                       {"backoff_ms", ph.retry.backoff_ms},
-                      {"repeat_until_no_rows", ph.repeat_until_no_rows},
-                      {"on_failure_sql", ph.on_failure_sql.empty() ? json(nullptr) : json(ph.on_failure_sql)}});
+                      {"repeat_until_no_rows", ph.kind == PhaseKind::backfill},
+                      {"on_failure_sql", ph.cleanup_sql.empty() ? json(nullptr) : json(ph.cleanup_sql)},
+                      {"backfill", ph.backfill ? json{{"table", ph.backfill->table},
+                                                      {"column", ph.backfill->column},
+                                                      {"value", ph.backfill->value},
+                                                      {"batch_rows", ph.backfill->batch_rows},
+                                                      {"pause_ms", ph.backfill->pause_ms}}
+                                               : json(nullptr)},
+                      {"failure_message", ph.failure_message.empty() ? json(nullptr) : json(ph.failure_message)}});
   return {{"rule", p.rule_id}, {"summary", p.summary}, {"phases", phases}};
 }
 
@@ -214,5 +223,7 @@ std::string decision_json(const BatchDecision& d, const config::Policy& policy, 
               {"statements", statements}};
   return doc.dump(indent, ' ', false, json::error_handler_t::replace);
 }
+
+std::string plan_json_text(const Plan& plan) { return plan_json(plan).dump(); }
 
 }  // namespace schemagate::policy::commands

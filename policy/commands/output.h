@@ -32,6 +32,9 @@ bool parse_common(const std::vector<std::string>& args, bool explain, CommonOpti
 /// to `errors` as printable lines.
 std::optional<config::Policy> load_policy(const CommonOptions& o, std::vector<std::string>& errors);
 
+/// One plan as the JSON object explain prints under "plan" (the journal stores it too).
+std::string plan_json_text(const Plan& plan);
+
 /// The stable JSON document for a batch decision (schema in docs/policy.md), serialised.
 std::string decision_json(const BatchDecision& d, const config::Policy& policy, int indent);
 

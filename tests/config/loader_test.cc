@@ -138,6 +138,35 @@ TEST(LoadConfig, UnixSocketListenerNeedsAnAbsoluteShortPath) {
   EXPECT_NE(too_long.errors[0].message.find("too long"), std::string::npos);
 }
 
+TEST(LoadConfig, StateSectionNamesTheJournalFile) {
+  EXPECT_EQ(load_config_text("").config.state.path, "schemagate-state.db");
+  const auto r = load_config_text("state:\n  path: /var/lib/schemagate/state.db\n");
+  ASSERT_TRUE(r.ok()) << r.error_text("t");
+  EXPECT_EQ(r.config.state.path, "/var/lib/schemagate/state.db");
+  EXPECT_TRUE(load_config_text("state:\n  path: ':memory:'\n").ok());
+}
+
+TEST(LoadConfig, StateSectionRefusesUnknownKeysAndAnEmptyPath) {
+  const auto unknown = load_config_text("state:\n  path: s.db\n  file: s.db\n");
+  ASSERT_EQ(unknown.errors.size(), 1u) << unknown.error_text("t");
+  EXPECT_EQ(unknown.errors[0].key, "state.file");
+  EXPECT_EQ(unknown.errors[0].line, 3);
+  EXPECT_NE(unknown.errors[0].message.find("known keys: path"), std::string::npos) << unknown.errors[0].message;
+
+  const auto scalar = load_config_text("state: /var/lib/s.db\n");
+  ASSERT_EQ(scalar.errors.size(), 1u) << scalar.error_text("t");
+  EXPECT_EQ(scalar.errors[0].key, "state");
+  EXPECT_EQ(scalar.errors[0].line, 1);
+
+  const auto list = load_config_text("state:\n  path: [a, b]\n");
+  ASSERT_EQ(list.errors.size(), 1u) << list.error_text("t");
+  EXPECT_EQ(list.errors[0].to_string(), "state.path (line 2): expected a string");
+
+  const auto empty = load_config_text("state:\n  path: ''\n");
+  ASSERT_EQ(empty.errors.size(), 1u) << empty.error_text("t");
+  EXPECT_EQ(empty.errors[0].to_string(), "state.path: must not be empty");
+}
+
 TEST(LoadConfig, UnreadableFileIsOneError) {
   const auto r = load_config_file("/nonexistent/schemagate.yaml");
   ASSERT_EQ(r.errors.size(), 1u);

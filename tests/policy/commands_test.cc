@@ -207,12 +207,12 @@ TEST(ExplainCommand, JsonPlanPhases) {
   const auto& plan = doc["statements"][0]["plan"];
   ASSERT_TRUE(plan.is_object()) << r.out;
   EXPECT_EQ(plan["rule"], "set_not_null");
-  ASSERT_EQ(plan["phases"].size(), 4u);
-  const auto& p = plan["phases"][1];
+  ASSERT_EQ(plan["phases"].size(), 5u);  // precheck, add helper, validate, SET NOT NULL, drop helper
+  const auto& p = plan["phases"][2];
   for (const char* key : {"description", "sql", "outside_transaction", "lock_timeout_ms", "max_attempts", "backoff_ms",
                           "repeat_until_no_rows", "on_failure_sql"})
     EXPECT_TRUE(p.contains(key)) << key;
-  EXPECT_EQ(p["sql"], "ALTER TABLE t VALIDATE CONSTRAINT t_c_not_null");
+  EXPECT_EQ(p["sql"], "ALTER TABLE t VALIDATE CONSTRAINT schemagate_t_c_not_null");
   EXPECT_EQ(p["outside_transaction"], true);
   EXPECT_EQ(p["lock_timeout_ms"], 2000);
 }

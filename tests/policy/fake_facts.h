@@ -2,6 +2,7 @@
 // A CatalogFacts whose answers tests set directly (the proxy's live implementation will answer the
 // same questions from pg_catalog).
 #include <map>
+#include <set>
 #include <string>
 
 #include "policy/facts.h"
@@ -18,6 +19,9 @@ class FakeFacts final : public CatalogFacts {
   std::map<std::string, Volatility> volatility;
   std::map<std::string, std::string> search_path;            // relation → schema
   std::map<std::string, bool> partitioned;
+  std::map<std::string, std::vector<PartitionInfo>> partition_map;
+  std::map<std::string, bool> not_null;                      // "table.column" → attnotnull
+  std::set<std::string> described;                           // tables whose lists are complete
 
   static std::string key(const QualifiedName& q) { return q.schema.empty() ? q.name : q.schema + "." + q.name; }
   int server_version_num() const override { return version; }
@@ -49,6 +53,16 @@ class FakeFacts final : public CatalogFacts {
     auto it = partitioned.find(key(t));
     if (it == partitioned.end()) return std::nullopt;
     return it->second;
+  }
+  bool describes(const QualifiedName& t) const override { return described.count(key(t)) > 0; }
+  std::optional<bool> column_not_null(const QualifiedName& t, std::string_view c) const override {
+    auto it = not_null.find(key(t) + "." + std::string(c));
+    if (it == not_null.end()) return std::nullopt;
+    return it->second;
+  }
+  std::vector<PartitionInfo> partitions(const QualifiedName& t) const override {
+    auto it = partition_map.find(key(t));
+    return it == partition_map.end() ? std::vector<PartitionInfo>{} : it->second;
   }
   std::optional<std::string> resolve_schema(std::string_view rel) const override {
     auto it = search_path.find(std::string(rel));

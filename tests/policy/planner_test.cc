@@ -5,6 +5,9 @@
 
 #include "policy/classifier.h"
 #include "policy/engine.h"
+#include "policy/migration_tools.h"
+#include "policy/names.h"
+#include "tests/policy/fake_facts.h"
 
 namespace schemagate::policy {
 namespace {
@@ -15,7 +18,7 @@ struct Planned {
 };
 
 Planned plan_for(const std::string& sql, std::vector<std::string> rules, int version = 150000,
-                 config::PolicyThresholds th = {}) {
+                 config::PolicyThresholds th = {}, const CatalogFacts* facts = nullptr) {
   SyntaxError err;
   auto b = ParsedBatch::parse(sql, &err);
   EXPECT_NE(b, nullptr) << err.message;
@@ -24,19 +27,20 @@ Planned plan_for(const std::string& sql, std::vector<std::string> rules, int ver
   std::vector<Finding> findings;
   for (auto& r : rules) findings.push_back(Finding{r, Outcome::rewrite, "", "", ""});
   Planned out;
-  out.plan = DefaultPlanner().plan(s, findings, PlanContext{&th, version}, out.why_not);
+  out.plan = DefaultPlanner().plan(s, findings, PlanContext{&th, version, facts}, out.why_not);
   return out;
 }
 
 // Every generated statement parses back to exactly one statement.
 void expect_parseable(const Plan& p) {
   for (const auto& ph : p.phases) {
+    if (ph.kind == PhaseKind::backfill) continue;  // its batches are generated at run time
     SyntaxError err;
     auto b = ParsedBatch::parse(ph.sql, &err);
     ASSERT_NE(b, nullptr) << ph.sql << ": " << err.message;
     EXPECT_EQ(b->tree()->n_stmts, 1u) << ph.sql;
-    if (!ph.on_failure_sql.empty()) {
-      EXPECT_NE(ParsedBatch::parse(ph.on_failure_sql, &err), nullptr) << ph.on_failure_sql;
+    if (!ph.cleanup_sql.empty()) {
+      EXPECT_NE(ParsedBatch::parse(ph.cleanup_sql, &err), nullptr) << ph.cleanup_sql;
     }
   }
 }
@@ -51,11 +55,12 @@ TEST(Planner, CreateIndexBecomesConcurrentWithCleanup) {
   ASSERT_EQ(r.plan->phases.size(), 1u);
   const Phase& p = r.plan->phases[0];
   EXPECT_EQ(p.sql, "CREATE INDEX CONCURRENTLY orders_created_at_idx ON app.orders USING btree (created_at)");
-  EXPECT_TRUE(p.outside_transaction);
+  EXPECT_TRUE(p.outside_transaction());
+  EXPECT_EQ(p.kind, PhaseKind::autocommit);
   EXPECT_EQ(p.lock_timeout_ms, 1500u);
   EXPECT_EQ(p.retry.max_attempts, 7u);
   EXPECT_EQ(p.retry.backoff_ms, 250u);
-  EXPECT_EQ(p.on_failure_sql, "DROP INDEX CONCURRENTLY IF EXISTS app.orders_created_at_idx");
+  EXPECT_EQ(p.cleanup_sql, "DROP INDEX CONCURRENTLY IF EXISTS app.orders_created_at_idx");
   EXPECT_TRUE(r.plan->needs_outside_transaction());
   EXPECT_EQ(r.plan->rule_id, "require_concurrent_index");
   expect_parseable(*r.plan);
@@ -65,10 +70,13 @@ TEST(Planner, ForeignKeyBecomesNotValidPlusValidate) {
   const auto r = plan_for("ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES customers (id)", {"add_foreign_key"});
   ASSERT_TRUE(r.plan) << r.why_not;
   ASSERT_EQ(r.plan->phases.size(), 2u);
-  EXPECT_FALSE(r.plan->phases[0].outside_transaction);
-  EXPECT_TRUE(r.plan->phases[1].outside_transaction);  // must commit separately from the ADD
-  EXPECT_EQ(r.plan->phases[1].retry.max_attempts, 1u);  // validation failure is about data, not locks
-  EXPECT_EQ(r.plan->phases[1].on_failure_sql, "ALTER TABLE orders DROP CONSTRAINT IF EXISTS fk");
+  EXPECT_FALSE(r.plan->phases[0].outside_transaction());
+  EXPECT_TRUE(r.plan->phases[1].outside_transaction());  // must commit separately from the ADD
+  // Only lock timeouts (55P03) are retried, so VALIDATE keeps the policy's retries: a data
+  // failure fails at once anyway.
+  EXPECT_EQ(r.plan->phases[1].retry.max_attempts, 5u);
+  EXPECT_EQ(r.plan->phases[1].kind, PhaseKind::online);
+  EXPECT_EQ(r.plan->phases[1].cleanup_sql, "ALTER TABLE orders DROP CONSTRAINT IF EXISTS fk");
   expect_parseable(*r.plan);
 }
 
@@ -80,15 +88,18 @@ TEST(Planner, VolatileDefaultNotNullSevenPhases) {
   ASSERT_TRUE(r.plan) << r.why_not;
   ASSERT_EQ(r.plan->phases.size(), 7u);
   EXPECT_EQ(r.plan->phases[0].sql, "ALTER TABLE \"T\" ADD COLUMN \"Tok\" uuid");
-  EXPECT_TRUE(r.plan->phases[2].repeat_until_no_rows);
-  EXPECT_NE(r.plan->phases[2].sql.find("LIMIT 500"), std::string::npos);
+  ASSERT_TRUE(r.plan->phases[2].backfill.has_value());
+  EXPECT_EQ(r.plan->phases[2].kind, PhaseKind::backfill);
+  EXPECT_EQ(r.plan->phases[2].backfill->batch_rows, 500u);
+  EXPECT_EQ(r.plan->phases[2].backfill->column, "\"Tok\"");
   EXPECT_EQ(r.plan->phases[5].sql, "ALTER TABLE \"T\" ALTER COLUMN \"Tok\" SET NOT NULL");
   expect_parseable(*r.plan);
 }
 
 TEST(Planner, RefusesWhatItCannotDoSafely) {
+  // A rule that names no action of the statement: nothing to plan it with.
   EXPECT_FALSE(plan_for("ALTER TABLE t ADD COLUMN a int, ADD COLUMN b int", {"add_column_volatile_default"}).plan);
-  EXPECT_FALSE(plan_for("DROP INDEX a, b", {"require_concurrent_drop_index"}).plan);
+  EXPECT_FALSE(plan_for("DROP INDEX a CASCADE", {"require_concurrent_drop_index"}).plan);
   EXPECT_FALSE(plan_for("REINDEX TABLE t", {"require_concurrent_reindex"}, 110000).plan);
   EXPECT_FALSE(plan_for("ALTER TABLE t ALTER COLUMN c SET NOT NULL", {"set_not_null"}, 110000).plan);
   EXPECT_FALSE(plan_for("ALTER TABLE t ADD COLUMN c serial", {"add_column_volatile_default"}).plan);

@@ -18,6 +18,7 @@ class InProcessProxy {
     cfg->listen.port = 0;  // any free port
     cfg->upstream.port = static_cast<std::uint16_t>(upstream_port);
     cfg->upstream.tls.mode = config::UpstreamTlsMode::disable;
+    cfg->state.path = ":memory:";
     server_ = std::make_unique<Server>(cfg, std::move(interceptor));
     if (!server_->start(error_)) {
       server_.reset();

@@ -63,3 +63,39 @@ TEST(LiveFacts, IgnoresMalformedRows) {
 
 }  // namespace
 }  // namespace schemagate::proxy
+
+namespace schemagate::proxy {
+namespace {
+
+TEST(LiveFacts, ReadsNullabilityPartialIndexesAndPartitions) {
+  const std::vector<policy::QualifiedName> tables = {{"", "m"}};
+  LiveFacts f(150000);
+  f.add_row({"0", "public", "10", "8192", "p", "f", R"j([["id","bigint",true],["note","text",false]])j",
+             R"j([["m_id_idx",true,true,["id"],false],["m_part",true,true,["id"],true]])j", "[]",
+             R"j([["public","m1","public","m","r",false],["public","m_def","public","m","r",true],["s","m2","public","m","p",false]])j"},
+            tables);
+  EXPECT_TRUE(f.describes({"", "m"}));
+  EXPECT_FALSE(f.describes({"", "other"}));
+  EXPECT_EQ(f.column_not_null({"", "m"}, "id"), true);
+  EXPECT_EQ(f.column_not_null({"", "m"}, "note"), false);
+  EXPECT_FALSE(f.column_not_null({"", "m"}, "missing").has_value());
+  const auto idx = f.indexes({"", "m"});
+  ASSERT_EQ(idx.size(), 2u);
+  EXPECT_FALSE(idx[0].partial);
+  EXPECT_TRUE(idx[1].partial);
+  const auto parts = f.partitions({"", "m"});
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[1].table.name, "m_def");
+  EXPECT_TRUE(parts[1].is_default);
+  EXPECT_TRUE(parts[2].partitioned);
+  EXPECT_EQ(parts[2].table.schema, "s");
+  EXPECT_EQ(parts[2].parent.name, "m");
+  // The catalog query reads them without opening any relation.
+  const auto q = LiveFacts::catalog_query(tables);
+  EXPECT_NE(q.find("pg_inherits"), std::string::npos);
+  EXPECT_NE(q.find("attnotnull"), std::string::npos);
+  EXPECT_EQ(q.find("pg_partition_tree"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace schemagate::proxy

@@ -69,20 +69,24 @@ TEST_F(PolicySession, RejectedDdlNeverReachesTheServer) {
   EXPECT_EQ(c.scalar("SELECT count(*) FROM orders"), "0");  // the session is still usable
 }
 
-TEST_F(PolicySession, RewriteIsRefusedWithThePhasesToRun) {
+TEST_F(PolicySession, RewriteRunsThePlanAndAnswersWithTheOriginalTag) {
   // Large enough (by the live statistics) that the plain form is not allowed.
   ASSERT_TRUE(direct_.exec("INSERT INTO orders SELECT g, 'n' FROM generate_series(1, 30000) g; ANALYZE orders").ok);
   auto c = pq_connect_ok(enforce_->conninfo());
-  PGresult* res = PQexec(c.get(), "CREATE INDEX orders_note_idx ON orders (note)");
-  ASSERT_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
-  EXPECT_STREQ(PQresultErrorField(res, PG_DIAG_SQLSTATE), "SG001");
-  const std::string hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-  PQclear(res);
-  EXPECT_NE(hint.find("CREATE INDEX CONCURRENTLY orders_note_idx ON orders"), std::string::npos) << hint;
-  EXPECT_FALSE(exists("orders_note_idx"));
-  // The safe form the hint names is allowed.
-  EXPECT_TRUE(c.exec("CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note)").ok);
-  EXPECT_TRUE(exists("orders_note_idx"));
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notices, &notices);
+  const auto r = c.exec("CREATE INDEX orders_note_idx ON orders (note)");
+  ASSERT_TRUE(r.ok) << r.sqlstate << " " << r.message;
+  EXPECT_EQ(r.command_status, "CREATE INDEX");
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_EQ(notices[0], "schemagate: CREATE INDEX rewritten by rule require_concurrent_index (1 phase)");
+  EXPECT_NE(notices[1].find("phase 1/1 done in"), std::string::npos) << notices[1];
+  EXPECT_NE(notices[1].find("CREATE INDEX CONCURRENTLY orders_note_idx ON orders"), std::string::npos) << notices[1];
+  EXPECT_EQ(direct_.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'orders_note_idx'::regclass"), "t");
+  // The session is as it was: its own settings restored, usable, idle.
+  EXPECT_EQ(c.scalar("SHOW lock_timeout"), "0");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  EXPECT_EQ(c.scalar("SELECT count(*) FROM orders"), "30000");
 }
 
 TEST_F(PolicySession, HeldStatementIsNotRunWithoutApproval) {
@@ -132,13 +136,19 @@ TEST_F(PolicySession, LiveTableSizeDecidesBetweenPlainAndRewrite) {
   const auto small = c.exec("CREATE INDEX tiny_a ON tiny (a)");
   EXPECT_TRUE(small.ok) << small.sqlstate << " " << small.message;
   EXPECT_TRUE(exists("tiny_a"));
-  const auto large = c.exec("CREATE INDEX huge_a ON huge (a)");
-  EXPECT_EQ(large.sqlstate, "SG001") << large.message;
-  EXPECT_FALSE(exists("huge_a"));
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notices, &notices);
+  const auto large = c.exec("CREATE INDEX huge_a ON huge (a)");  // rewritten: built concurrently
+  EXPECT_TRUE(large.ok) << large.message;
+  ASSERT_FALSE(notices.empty());
+  EXPECT_NE(notices[0].find("rewritten by rule require_concurrent_index"), std::string::npos) << notices[0];
+  EXPECT_TRUE(exists("huge_a"));
+  notices.clear();
   // The catalog query is invisible to the client and leaves its transaction intact.
   ASSERT_TRUE(c.exec("BEGIN").ok);
   ASSERT_TRUE(c.exec("INSERT INTO tiny VALUES (51)").ok);
   EXPECT_TRUE(c.exec("CREATE INDEX tiny_a2 ON tiny (a)").ok);
+  EXPECT_TRUE(notices.empty());  // small table: passed as written
   EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INTRANS);
   ASSERT_TRUE(c.exec("COMMIT").ok);
   EXPECT_EQ(direct_.scalar("SELECT count(*) FROM tiny"), "51");

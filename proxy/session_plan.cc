@@ -1,0 +1,221 @@
+// Session, running_plan stage: executes a rewrite plan on the client's own server connection.
+//
+// The step logic (which statement next, retries, backoff, cleanup, backfill batches) is
+// PlanRunner's, with no I/O; this file only does what a step asks: one simple Query through
+// the server exchange, a sleep, or a NOTICE to the client. At the end the client gets the
+// replies the server would have sent for the original statement (synthesize_plan_replies),
+// or the plan's error, and then ReadyForQuery.
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/commands/output.h"
+#include "protocol/backend.h"
+#include "protocol/tags.h"
+#include "proxy/plan_runner.h"
+#include "proxy/session.h"
+#include "proxy/state_store.h"
+
+namespace schemagate::proxy {
+
+namespace tag = protocol::tag;
+
+namespace {
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void append_notice(std::vector<std::byte>& out, const std::string& text) {
+  protocol::write_error_response(out, protocol::ErrorFields{"NOTICE", "00000", text, {}, {}}, tag::kNoticeResponse);
+}
+
+std::string key_json(const std::vector<std::string>& key) { return nlohmann::json(key).dump(); }
+
+std::vector<std::string> key_from_json(const std::string& text) {
+  std::vector<std::string> key;
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_array())
+    for (const auto& v : j)
+      if (v.is_string()) key.push_back(v.get<std::string>());
+  return key;
+}
+
+constexpr std::int64_t kJournalEveryMs = 1000;
+
+}  // namespace
+
+awaitable<void> Session::sleep_unless_cancelled(std::uint32_t ms) {
+  // In short slices, so that a CancelRequest (which only raises a flag) ends a long backoff soon.
+  net::steady_timer timer(executor());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!closed_ && !cancel_requested() && std::chrono::steady_clock::now() < until) {
+    timer.expires_at(std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
+    error_code ec;
+    co_await timer.async_wait(net::redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> Session::watch_client_gone(std::shared_ptr<bool> busy) {
+  auto self = shared_from_this();
+  // The client pump is inside the plan and reads nothing, so nobody would notice the client
+  // hanging up. Wait for the socket to become readable: end of stream means the client is gone
+  // and the phase running for it is cancelled; bytes (a pipelined request) end the watch, and
+  // the pump reads them after the plan.
+  error_code ec;
+  co_await client_.socket().async_wait(net::socket_base::wait_read, net::redirect_error(use_awaitable, ec));
+  if (ec || !*busy || closed_) co_return;
+  char byte = 0;
+  const auto n = ::recv(client_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    spdlog::warn("[{}] client went away during a rewrite plan: cancelling the running phase", state_.id);
+    cancel_flag_->store(true, std::memory_order_relaxed);
+    if (server_key_.pid != 0 && !server_closed_) co_await send_cancel(server_key_);
+  }
+}
+
+awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator) {
+  co_await wait_for_server_idle();
+  if (closed_) co_return false;
+  stage_ = Stage::running_plan;
+  cancel_flag_->store(false, std::memory_order_relaxed);  // a cancel meant for an earlier statement
+  auto busy = std::make_shared<bool>(true);
+  auto self = shared_from_this();
+  net::co_spawn(executor(), [self, busy]() { return self->watch_client_gone(busy); }, net::detached);
+
+  spdlog::info("[{}] running plan of rule {} for {} ({} phases; user={} database={})", state_.id, run.plan->rule_id,
+               run.command_tag, run.plan->phases.size(), state_.user, state_.database);
+  ctx_->stats->plans_started.fetch_add(1, std::memory_order_relaxed);
+  std::vector<std::byte> out;
+  append_notice(out, run.announcement);
+  bool client_ok = co_await write_client(out);
+
+  // The journal: an interrupted run of the same plan for the same statement, user and database
+  // resumes where it stopped; anything else starts a new entry.
+  auto& store = *ctx_->store;
+  std::string journal_error;
+  PlanJournalEntry entry;
+  entry.statement_hash = statement_hash(run.statement);
+  entry.plan_json = policy::commands::plan_json_text(*run.plan);
+  ResumePoint resume;
+  std::string refusal;
+  if (auto prior = store.find_resumable(entry.statement_hash, state_.user, state_.database, journal_error);
+      prior && prior->plan_json == entry.plan_json) {
+    if (prior->status == PlanStatus::running) {
+      refusal = "the same statement is already running as migration " + prior->id + " (schemagate migrations show " +
+                prior->id + ")";
+    } else if (store.resume_plan(prior->id, journal_error)) {
+      entry = *prior;
+      resume.phase = static_cast<std::size_t>(prior->phases_done);
+      resume.rows_backfilled = prior->rows_backfilled;
+      resume.last_key = key_from_json(prior->backfill_resume);
+      out.clear();
+      append_notice(out, "schemagate: resuming migration " + prior->id + " at phase " +
+                             std::to_string(resume.phase + 1) + "/" + std::to_string(run.plan->phases.size()));
+      client_ok = client_ok && co_await write_client(out);
+    }
+  }
+  if (entry.id.empty() && refusal.empty()) {
+    entry.user = state_.user;
+    entry.database = state_.database;
+    entry.client_addr = state_.client_addr;
+    entry.application_name = state_.application_name;
+    entry.statement = run.statement;
+    entry.rule_id = run.plan->rule_id;
+    entry.phase_count = static_cast<int>(run.plan->phases.size());
+    if (!store.begin_plan(entry, journal_error)) refusal = "the plan journal cannot be written: " + journal_error;
+  }
+
+  PlanRunner runner(*run.plan, std::random_device{}(), resume);
+  PlanStep step;
+  if (!refusal.empty()) {
+    step.kind = PlanStep::failed;
+    step.error = protocol::ErrorFields{"ERROR", "SG004", "schemagate: " + run.command_tag + " was not started: " + refusal,
+                                       "Nothing was changed.", {}};
+  }
+  const auto started = wall_ms();
+  std::size_t journaled_phases = resume.phase;
+  std::int64_t journaled_rows = resume.rows_backfilled, journaled_at = started;
+  auto journal_progress = [&](bool force) {
+    if (runner.phases_done() != journaled_phases) {
+      journaled_phases = runner.phases_done();
+      journaled_rows = runner.rows_backfilled();
+      if (!store.record_phase_done(entry.id, static_cast<int>(journaled_phases), journal_error))
+        spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
+    }
+    const auto now = wall_ms();
+    if (runner.rows_backfilled() != journaled_rows && (force || now - journaled_at >= kJournalEveryMs)) {
+      journaled_rows = runner.rows_backfilled();
+      journaled_at = now;
+      if (!store.record_backfill(entry.id, journaled_rows, key_json(runner.last_key()), journal_error))
+        spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
+    }
+  };
+  while (refusal.empty()) {
+    if (cancel_requested() || !client_ok) runner.cancel();
+    step = runner.next(wall_ms());
+    if (step.kind == PlanStep::done || step.kind == PlanStep::failed) break;
+    switch (step.kind) {
+      case PlanStep::query: {
+        QueryResult result;
+        co_await server_query(step.sql, result);
+        runner.on_result(result, wall_ms());
+        journal_progress(false);
+        break;
+      }
+      case PlanStep::sleep:
+        co_await sleep_unless_cancelled(step.sleep_ms);
+        break;
+      case PlanStep::notice:
+        if (client_ok) {
+          out.clear();
+          append_notice(out, step.text);
+          client_ok = co_await write_client(out);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  if (refusal.empty()) {
+    journal_progress(true);
+    const PlanStatus status = step.kind == PlanStep::done ? PlanStatus::succeeded
+                              : runner.resumable()         ? PlanStatus::interrupted
+                                                           : PlanStatus::failed;
+    const std::string why = step.kind == PlanStep::done ? std::string() : step.error.sqlstate + ": " + step.error.message;
+    if (!store.finish_plan(entry.id, status, why, journal_error))
+      spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
+    (step.kind == PlanStep::done ? ctx_->stats->plans_succeeded : ctx_->stats->plans_failed)
+        .fetch_add(1, std::memory_order_relaxed);
+    if (status == PlanStatus::interrupted && step.error.hint.empty())
+      step.error.hint = "Send the same statement again to resume migration " + entry.id + " where it stopped.";
+  }
+  *busy = false;
+  stage_ = Stage::relaying;
+  const auto took = wall_ms() - started;
+  if (step.kind == PlanStep::done) {
+    spdlog::info("[{}] plan of rule {} for {} done in {} ms", state_.id, run.plan->rule_id, run.command_tag, took);
+    out = replies;
+  } else {
+    spdlog::warn("[{}] plan of rule {} for {} stopped after {} ms: {} {}", state_.id, run.plan->rule_id,
+                 run.command_tag, took, step.error.sqlstate, step.error.message);
+    out.clear();
+    protocol::write_error_response(out, step.error);
+  }
+  if (closed_ || server_closed_) co_return false;
+  if (terminator == tag::kSync || terminator == tag::kQuery) {
+    protocol::write_ready_for_query(out, state_.tx_status);
+  } else if (terminator == tag::kFlush) {
+    discard_until_sync_ = true;  // the client's Sync gets the ReadyForQuery
+  }
+  const bool ok = client_ok && co_await write_client(out);
+  co_return ok;
+}
+
+}  // namespace schemagate::proxy

@@ -1,0 +1,516 @@
+#include "proxy/state_store.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+namespace schemagate::proxy {
+namespace {
+
+// The schema this code reads and writes. A newer schemagate migrates older files forward in
+// migrate(); an older one refuses a newer file rather than misread it.
+constexpr int kSchemaVersion = 1;
+// PRAGMA application_id ("SGPJ"): tells our journal apart from any other SQLite file that
+// state.path might point at by mistake.
+constexpr int kApplicationId = 0x5347504a;
+// Several proxies on one host and the CLI may have the file open; a writer waits this long for
+// another's transaction (each of ours is one short statement).
+constexpr int kBusyTimeoutMs = 5000;
+
+constexpr const char* kCreateSchema = R"(
+CREATE TABLE plans (
+  id               TEXT PRIMARY KEY,
+  statement_hash   TEXT NOT NULL,
+  user_name        TEXT NOT NULL,
+  database_name    TEXT NOT NULL,
+  client_addr      TEXT NOT NULL,
+  application_name TEXT NOT NULL,
+  statement        TEXT NOT NULL,
+  rule_id          TEXT NOT NULL,
+  plan_json        TEXT NOT NULL,
+  phase_count      INTEGER NOT NULL,
+  phases_done      INTEGER NOT NULL,
+  rows_backfilled  INTEGER NOT NULL,
+  backfill_resume  TEXT NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+  error            TEXT NOT NULL,
+  created_ms       INTEGER NOT NULL,
+  updated_ms       INTEGER NOT NULL
+);
+CREATE INDEX plans_resumable ON plans (statement_hash, user_name, database_name, created_ms);
+CREATE INDEX plans_created ON plans (created_ms);
+CREATE INDEX plans_running ON plans (status) WHERE status = 'running';
+)";
+
+// Column order read_row() expects. rowid breaks ties between entries created in the same ms.
+#define SG_PLAN_COLUMNS                                                                                   \
+  "id, statement_hash, user_name, database_name, client_addr, application_name, statement, rule_id, " \
+  "plan_json, phase_count, phases_done, rows_backfilled, backfill_resume, status, error, created_ms, updated_ms"
+#define SG_NEWEST_FIRST " ORDER BY created_ms DESC, rowid DESC"
+
+constexpr const char* kInsert = "INSERT INTO plans (" SG_PLAN_COLUMNS
+                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+constexpr const char* kResume =
+    "UPDATE plans SET status = 'running', error = '', updated_ms = ?2 WHERE id = ?1 AND status = 'interrupted'";
+constexpr const char* kPhaseDone =
+    "UPDATE plans SET phases_done = ?2, backfill_resume = '', updated_ms = ?3 "
+    "WHERE id = ?1 AND ?2 BETWEEN 0 AND phase_count";
+constexpr const char* kBackfill =
+    "UPDATE plans SET rows_backfilled = ?2, backfill_resume = ?3, updated_ms = ?4 WHERE id = ?1";
+constexpr const char* kFinish = "UPDATE plans SET status = ?2, error = ?3, updated_ms = ?4 WHERE id = ?1";
+constexpr const char* kFindResumable = "SELECT " SG_PLAN_COLUMNS
+                                       " FROM plans WHERE statement_hash = ?1 AND user_name = ?2 AND database_name = ?3"
+                                       " AND status IN ('running', 'interrupted')" SG_NEWEST_FIRST " LIMIT 1";
+constexpr const char* kGet = "SELECT " SG_PLAN_COLUMNS " FROM plans WHERE id = ?1";
+constexpr const char* kList = "SELECT " SG_PLAN_COLUMNS " FROM plans" SG_NEWEST_FIRST " LIMIT ?1";
+constexpr const char* kMarkInterrupted =
+    "UPDATE plans SET status = 'interrupted', updated_ms = ?1 WHERE status = 'running'";
+#undef SG_PLAN_COLUMNS
+#undef SG_NEWEST_FIRST
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string to_hex(const unsigned char* p, std::size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s(2 * n, '0');
+  for (std::size_t i = 0; i < n; ++i) {
+    s[2 * i] = kDigits[p[i] >> 4];
+    s[2 * i + 1] = kDigits[p[i] & 0xf];
+  }
+  return s;
+}
+
+/// 64 bits from the CSPRNG: ids are unguessable, so one cannot be probed for by counting.
+bool random_id(std::string& out) {
+  unsigned char b[8];
+  if (RAND_bytes(b, sizeof b) != 1) return false;
+  out = to_hex(b, sizeof b);
+  return true;
+}
+
+struct CloseDb {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct FinalizeStmt {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Db = std::unique_ptr<sqlite3, CloseDb>;
+using Stmt = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
+
+/// Binds parameters 1, 2, ... in order, remembering the first failure; resets the statement
+/// (and drops the bindings) when it goes out of scope, so a cached statement is always ready.
+class Call {
+ public:
+  explicit Call(sqlite3_stmt* s) : s_(s) {}
+  ~Call() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  Call& text(std::string_view v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_text64(s_, next_, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    ++next_;
+    return *this;
+  }
+  Call& integer(std::int64_t v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(s_, next_, v);
+    ++next_;
+    return *this;
+  }
+  /// SQLITE_ROW, SQLITE_DONE or an error code (a failed bind included).
+  int step() { return rc_ == SQLITE_OK ? sqlite3_step(s_) : rc_; }
+  sqlite3_stmt* stmt() const { return s_; }
+
+ private:
+  sqlite3_stmt* s_;
+  int next_ = 1;
+  int rc_ = SQLITE_OK;
+};
+
+std::string column_text(sqlite3_stmt* s, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+/// Reads one row in SG_PLAN_COLUMNS order; false if the status is not one this version knows.
+bool read_row(sqlite3_stmt* s, PlanJournalEntry& e) {
+  e.id = column_text(s, 0);
+  e.statement_hash = column_text(s, 1);
+  e.user = column_text(s, 2);
+  e.database = column_text(s, 3);
+  e.client_addr = column_text(s, 4);
+  e.application_name = column_text(s, 5);
+  e.statement = column_text(s, 6);
+  e.rule_id = column_text(s, 7);
+  e.plan_json = column_text(s, 8);
+  e.phase_count = sqlite3_column_int(s, 9);
+  e.phases_done = sqlite3_column_int(s, 10);
+  e.rows_backfilled = sqlite3_column_int64(s, 11);
+  e.backfill_resume = column_text(s, 12);
+  const auto status = parse_plan_status(column_text(s, 13));
+  e.error = column_text(s, 14);
+  e.created_ms = sqlite3_column_int64(s, 15);
+  e.updated_ms = sqlite3_column_int64(s, 16);
+  if (!status) return false;
+  e.status = *status;
+  return true;
+}
+
+/// Checks what SQLite would only report as "unable to open database file": WAL mode also
+/// creates PATH-wal and PATH-shm beside the file, so the directory itself must be writable.
+bool check_location(const std::string& path, std::string& error) {
+  namespace fs = std::filesystem;
+  const std::string what = "cannot open plan journal '" + path + "': ";
+  if (path.empty()) {
+    error = "cannot open plan journal: the path is empty";
+    return false;
+  }
+  std::error_code ec;
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  const auto dir_status = fs::status(dir, ec);
+  if (!fs::exists(dir_status)) {
+    error = what + "directory '" + dir.string() + "' does not exist";
+    return false;
+  }
+  if (!fs::is_directory(dir_status)) {
+    error = what + "'" + dir.string() + "' is not a directory";
+    return false;
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    error = what + "directory '" + dir.string() + "' is not writable (the journal keeps its -wal and -shm files there)";
+    return false;
+  }
+  const auto file_status = fs::status(p, ec);
+  if (fs::is_directory(file_status)) {
+    error = what + "it is a directory";
+    return false;
+  }
+  if (fs::exists(file_status) && ::access(path.c_str(), R_OK | W_OK) != 0) {
+    error = what + "the file is not readable and writable";
+    return false;
+  }
+  return true;
+}
+
+class SqliteStateStore final : public StateStore {
+ public:
+  explicit SqliteStateStore(std::string path) : path_(std::move(path)) {}
+
+  bool open(std::string& error) {
+    sqlite3* raw = nullptr;
+    // NOMUTEX: mu_ already serializes every use of the connection.
+    constexpr int kFlags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    const int rc = sqlite3_open_v2(path_.c_str(), &raw, kFlags, nullptr);
+    db_.reset(raw);  // sqlite hands out a handle (holding the message) even when opening fails
+    if (rc != SQLITE_OK) return fail("open", error);
+    sqlite3_extended_result_codes(db_.get(), 1);
+    sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
+    // WAL: readers (the CLI, other proxies) never block the writer; NORMAL: an fsync per
+    // checkpoint, not per commit. A power cut may lose the last progress records (a resumed
+    // plan then repeats a phase it had finished), never the file's consistency.
+    std::string mode;
+    if (!switch_to_wal(mode, error)) return false;
+    if (mode != "wal" && mode != "memory") {
+      error = "plan journal " + path_ + ": cannot use WAL journal mode (SQLite chose '" + mode +
+              "'; a network file system?)";
+      return false;
+    }
+    if (!exec("PRAGMA synchronous = NORMAL", "set synchronous", error) || !migrate(error)) return false;
+    return prepare(kInsert, insert_, error) && prepare(kResume, resume_, error) &&
+           prepare(kPhaseDone, phase_done_, error) && prepare(kBackfill, backfill_, error) &&
+           prepare(kFinish, finish_, error) && prepare(kFindResumable, find_resumable_, error) &&
+           prepare(kGet, get_, error) && prepare(kList, list_, error) &&
+           prepare(kMarkInterrupted, mark_interrupted_, error);
+  }
+
+  bool begin_plan(PlanJournalEntry& e, std::string& error) override {
+    if (e.phase_count < 0 || e.phases_done < 0 || e.phases_done > e.phase_count || e.rows_backfilled < 0) {
+      error = "plan journal " + path_ + ": begin_plan: phases_done " + std::to_string(e.phases_done) +
+              " / phase_count " + std::to_string(e.phase_count) + " / rows_backfilled " +
+              std::to_string(e.rows_backfilled) + " out of range";
+      return false;
+    }
+    std::lock_guard lock(mu_);
+    e.status = PlanStatus::running;
+    e.created_ms = e.updated_ms = now_ms();
+    // 2^64 ids make a collision all but impossible; should one happen, draw again.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (!random_id(e.id)) {
+        error = "plan journal " + path_ + ": begin_plan: RAND_bytes failed";
+        return false;
+      }
+      Call c(insert_.get());
+      c.text(e.id).text(e.statement_hash).text(e.user).text(e.database).text(e.client_addr).text(e.application_name);
+      c.text(e.statement).text(e.rule_id).text(e.plan_json).integer(e.phase_count).integer(e.phases_done);
+      c.integer(e.rows_backfilled).text(e.backfill_resume).text(to_string(e.status)).text(e.error);
+      c.integer(e.created_ms).integer(e.updated_ms);
+      const int rc = c.step();
+      if (rc == SQLITE_DONE) return true;
+      if (rc != SQLITE_CONSTRAINT_PRIMARYKEY) return fail("begin_plan", error);
+    }
+    return fail("begin_plan", error);
+  }
+
+  bool resume_plan(const std::string& id, std::string& error) override {
+    std::lock_guard lock(mu_);
+    Call c(resume_.get());
+    c.text(id).integer(now_ms());
+    if (c.step() != SQLITE_DONE) return fail("resume_plan", error);
+    if (sqlite3_changes(db_.get()) == 1) return true;
+    return explain_no_change("resume_plan", id, error);
+  }
+
+  bool record_phase_done(const std::string& id, int phases_done, std::string& error) override {
+    std::lock_guard lock(mu_);
+    Call c(phase_done_.get());
+    c.text(id).integer(phases_done).integer(now_ms());
+    if (c.step() != SQLITE_DONE) return fail("record_phase_done", error);
+    if (sqlite3_changes(db_.get()) == 1) return true;
+    return explain_no_change("record_phase_done", id, error, phases_done);
+  }
+
+  bool record_backfill(const std::string& id, std::int64_t rows, const std::string& resume,
+                       std::string& error) override {
+    if (rows < 0) {
+      error = "plan journal " + path_ + ": record_backfill: negative row count " + std::to_string(rows);
+      return false;
+    }
+    std::lock_guard lock(mu_);
+    Call c(backfill_.get());
+    c.text(id).integer(rows).text(resume).integer(now_ms());
+    if (c.step() != SQLITE_DONE) return fail("record_backfill", error);
+    if (sqlite3_changes(db_.get()) == 1) return true;
+    return explain_no_change("record_backfill", id, error);
+  }
+
+  bool finish_plan(const std::string& id, PlanStatus status, const std::string& error_text,
+                   std::string& error) override {
+    if (status == PlanStatus::running) {
+      error = "plan journal " + path_ + ": finish_plan: 'running' is not a final status";
+      return false;
+    }
+    std::lock_guard lock(mu_);
+    Call c(finish_.get());
+    c.text(id).text(to_string(status)).text(error_text).integer(now_ms());
+    if (c.step() != SQLITE_DONE) return fail("finish_plan", error);
+    if (sqlite3_changes(db_.get()) == 1) return true;
+    return explain_no_change("finish_plan", id, error);
+  }
+
+  std::optional<PlanJournalEntry> find_resumable(const std::string& hash, const std::string& user,
+                                                 const std::string& database, std::string& error) override {
+    std::lock_guard lock(mu_);
+    Call c(find_resumable_.get());
+    c.text(hash).text(user).text(database);
+    return read_one(c, "find_resumable", error);
+  }
+
+  std::optional<PlanJournalEntry> get(const std::string& id, std::string& error) override {
+    std::lock_guard lock(mu_);
+    return get_locked(id, error);
+  }
+
+  std::vector<PlanJournalEntry> list(std::size_t limit, std::string& error) override {
+    error.clear();
+    std::vector<PlanJournalEntry> out;
+    std::lock_guard lock(mu_);
+    Call c(list_.get());
+    constexpr auto kMax = static_cast<std::size_t>(INT64_MAX);
+    c.integer(limit == 0 ? -1 : static_cast<std::int64_t>(std::min(limit, kMax)));  // -1: no limit
+    for (;;) {
+      const int rc = c.step();
+      if (rc == SQLITE_DONE) return out;
+      PlanJournalEntry e;
+      if (rc != SQLITE_ROW || !read_row(c.stmt(), e)) {
+        if (rc == SQLITE_ROW) bad_status("list", e.id, error);
+        else fail("list", error);
+        return {};
+      }
+      out.push_back(std::move(e));
+    }
+  }
+
+  int mark_running_interrupted(std::string& error) override {
+    std::lock_guard lock(mu_);
+    Call c(mark_interrupted_.get());
+    c.integer(now_ms());
+    if (c.step() != SQLITE_DONE) {
+      fail("mark_running_interrupted", error);
+      return -1;
+    }
+    return sqlite3_changes(db_.get());
+  }
+
+ private:
+  /// Every SQLite error names the journal and the operation: there may be several journals.
+  bool fail(const char* op, std::string& error) const {
+    error = "plan journal " + path_ + ": " + op + ": " + (db_ ? sqlite3_errmsg(db_.get()) : "out of memory");
+    return false;
+  }
+
+  void bad_status(const char* op, const std::string& id, std::string& error) const {
+    error = "plan journal " + path_ + ": " + op + ": entry " + id +
+            " has a status this schemagate does not know (written by a newer version?)";
+  }
+
+  /// Runs constant SQL (never text from outside: that is bound to prepared statements).
+  bool exec(const std::string& sql, const char* op, std::string& error) {
+    return sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK || fail(op, error);
+  }
+
+  /// Runs a pragma that returns one value, as text.
+  bool pragma(const char* sql, std::string& value, std::string& error) {
+    Stmt s;
+    if (!prepare(sql, s, error)) return false;
+    Call c(s.get());
+    const int rc = c.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(sql, error);
+    value = rc == SQLITE_ROW ? column_text(s.get(), 0) : "";
+    return true;
+  }
+
+  /// PRAGMA journal_mode = WAL, retried while another connection holds the file: SQLite
+  /// answers SQLITE_BUSY here at once, without the busy handler (several proxies starting
+  /// together on a new file).
+  bool switch_to_wal(std::string& mode, std::string& error) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+    for (;;) {
+      Stmt s;
+      if (!prepare("PRAGMA journal_mode = WAL", s, error)) return false;
+      Call c(s.get());
+      const int rc = c.step();
+      if (rc == SQLITE_ROW) {
+        mode = column_text(s.get(), 0);
+        return true;
+      }
+      const bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+      if (!busy || std::chrono::steady_clock::now() >= deadline) return fail("set WAL journal mode", error);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  bool prepare(const char* sql, Stmt& out, std::string& error) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+      return fail("prepare", error);
+    out.reset(s);
+    return true;
+  }
+
+  /// Creates the schema in a new file, or checks an existing one. BEGIN IMMEDIATE: two
+  /// processes opening a fresh file at once create it once.
+  bool migrate(std::string& error) {
+    if (!exec("BEGIN IMMEDIATE", "migrate", error)) return false;
+    std::string app_id, version, tables;
+    bool ok = pragma("PRAGMA application_id", app_id, error) && pragma("PRAGMA user_version", version, error) &&
+              pragma("SELECT count(*) FROM sqlite_schema", tables, error);
+    if (ok && app_id == "0" && version == "0" && tables == "0") {
+      ok = exec(kCreateSchema, "create schema", error) &&
+           exec("PRAGMA application_id = " + std::to_string(kApplicationId), "create schema", error) &&
+           exec("PRAGMA user_version = " + std::to_string(kSchemaVersion), "create schema", error);
+    } else if (ok && app_id != std::to_string(kApplicationId)) {
+      error = "plan journal " + path_ + ": not a schemagate plan journal (another application's SQLite file?)";
+      ok = false;
+    } else if (ok && version != std::to_string(kSchemaVersion)) {
+      // Later schema versions add their forward migrations here, each in this transaction.
+      error = "plan journal " + path_ + ": schema version " + version + " is not supported by this schemagate (" +
+              std::to_string(kSchemaVersion) + "); written by a newer version?";
+      ok = false;
+    }
+    if (!ok) {
+      sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+      return false;
+    }
+    return exec("COMMIT", "migrate", error);
+  }
+
+  std::optional<PlanJournalEntry> read_one(Call& c, const char* op, std::string& error) {
+    error.clear();
+    const int rc = c.step();
+    if (rc == SQLITE_DONE) return std::nullopt;
+    PlanJournalEntry e;
+    if (rc != SQLITE_ROW) {
+      fail(op, error);
+      return std::nullopt;
+    }
+    if (!read_row(c.stmt(), e)) {
+      bad_status(op, e.id, error);
+      return std::nullopt;
+    }
+    return e;
+  }
+
+  std::optional<PlanJournalEntry> get_locked(const std::string& id, std::string& error) {
+    Call c(get_.get());
+    c.text(id);
+    return read_one(c, "get", error);
+  }
+
+  /// An UPDATE matched no row: says why (no such plan, wrong status, phase out of range).
+  bool explain_no_change(const char* op, const std::string& id, std::string& error, int phases_done = 0) {
+    const auto e = get_locked(id, error);
+    if (!error.empty()) return false;
+    const std::string what = "plan journal " + path_ + ": " + op + ": ";
+    const std::string_view o(op);
+    if (!e) error = what + "no plan with id " + id;
+    else if (o == "resume_plan") error = what + "plan " + id + " is " + to_string(e->status) + ", not interrupted";
+    else if (o == "record_phase_done")
+      error = what + "phases_done " + std::to_string(phases_done) + " is out of range for plan " + id + " (0 to " +
+              std::to_string(e->phase_count) + ")";
+    else error = what + "plan " + id + " was not updated";
+    return false;
+  }
+
+  const std::string path_;
+  std::mutex mu_;  // one connection, one statement at a time
+  Db db_;          // declared before the statements: destroyed after them
+  Stmt insert_, resume_, phase_done_, backfill_, finish_, find_resumable_, get_, list_, mark_interrupted_;
+};
+
+}  // namespace
+
+const char* to_string(PlanStatus s) {
+  switch (s) {
+    case PlanStatus::running: return "running";
+    case PlanStatus::succeeded: return "succeeded";
+    case PlanStatus::failed: return "failed";
+    case PlanStatus::interrupted: return "interrupted";
+  }
+  return "?";
+}
+
+std::optional<PlanStatus> parse_plan_status(std::string_view text) {
+  for (auto s : {PlanStatus::running, PlanStatus::succeeded, PlanStatus::failed, PlanStatus::interrupted})
+    if (text == to_string(s)) return s;
+  return std::nullopt;
+}
+
+std::string statement_hash(std::string_view statement) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(statement.data(), statement.size(), md, &n, EVP_sha256(), nullptr) != 1) return "";
+  return to_hex(md, n);
+}
+
+std::unique_ptr<StateStore> open_sqlite_state_store(const std::string& path, std::string& error) {
+  if (path != ":memory:" && !check_location(path, error)) return nullptr;
+  auto store = std::make_unique<SqliteStateStore>(path);
+  if (!store->open(error)) return nullptr;
+  return store;
+}
+
+}  // namespace schemagate::proxy

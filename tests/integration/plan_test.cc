@@ -1,0 +1,319 @@
+// Rewrite plans executed by the proxy against a real PostgreSQL 15: each rewritten DDL through
+// psql (simple protocol) and libpq's extended protocol ends in exactly the schema the original
+// statement gives when applied directly to a twin database (pg_dump --schema-only); locks are
+// taken under lock_timeout with retries, and a blocker is named; failures leave no INVALID
+// index; Ctrl-C and a vanished client stop a backfill between batches.
+#include <list>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/it_common.h"
+
+namespace schemagate::testing {
+namespace {
+
+const std::string kPsql = std::string(SG_PG_BINDIR) + "/psql";
+const std::string kPgDump = std::string(SG_PG_BINDIR) + "/pg_dump";
+
+std::string policy_yaml(int batch_rows = 1000, int attempts = 3) {
+  return "mode: enforce\n"
+         "thresholds:\n"
+         "  small_table_rows: 1000\n"
+         "  lock_timeout: 300ms\n"
+         "  retry_attempts: " + std::to_string(attempts) + "\n"
+         "  retry_backoff: 100ms\n"
+         "  backfill_batch_rows: " + std::to_string(batch_rows) + "\n"
+         "rules:\n"
+         "  require_lock_timeout: pass\n";
+}
+
+const char* kSchema = R"(
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE TABLE customers (id bigint PRIMARY KEY, name text);
+INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 2000) g;
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, note text, amount int);
+INSERT INTO orders SELECT g, 1 + g % 2000, 'n' || g, g % 100 FROM generate_series(1, 20000) g;
+CREATE INDEX orders_amount_idx ON orders (amount);
+CREATE TABLE events (id bigint NOT NULL, payload text);
+INSERT INTO events SELECT g, 'p' FROM generate_series(1, 5000) g;
+ANALYZE;
+)";
+
+void collect_notice(void* arg, const PGresult* res) {
+  static_cast<std::vector<std::string>*>(arg)->emplace_back(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+}
+
+class Plans : public ProxiedPg {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(pg_, nullptr);
+    reset_databases();
+    proxy_ = start_proxy(policy_yaml());
+  }
+
+  std::unique_ptr<ProxyProcess> start_proxy(const std::string& policy) {
+    TempDir& dir = policy_dirs_.emplace_back("sg-policy");
+    write_file(dir.file("policy.yaml"), policy);
+    ProxyOptions o;
+    o.upstream_port = pg_->port();
+    o.policy_mode = "enforce";
+    o.extra_args = {"--policy", dir.file("policy.yaml")};
+    return ProxyProcess::start(o);
+  }
+
+  static void reset_databases() {
+    auto admin = direct();
+    for (const char* db : {"app", "twin"}) {
+      ASSERT_TRUE(admin.exec(std::string("DROP DATABASE IF EXISTS ") + db + " WITH (FORCE)").ok);
+      ASSERT_TRUE(admin.exec(std::string("CREATE DATABASE ") + db).ok);
+      auto c = direct(std::string("dbname=") + db);
+      const auto r = c.exec(kSchema);
+      ASSERT_TRUE(r.ok) << r.message;
+    }
+  }
+
+  static std::string dump(const std::string& db) {
+    const auto r = run_command_split({kPgDump, "--schema-only", "--no-comments", "-d", pg_->conninfo("dbname=" + db)});
+    EXPECT_EQ(r.exit_code, 0) << r.errors;
+    // pg_dump 15.14+ fences its output with \restrict/\unrestrict lines carrying a random key.
+    std::string out, line;
+    std::istringstream in(r.output);
+    while (std::getline(in, line))
+      if (line.rfind("\\restrict ", 0) != 0 && line.rfind("\\unrestrict ", 0) != 0) out += line + "\n";
+    return out;
+  }
+
+  /// Runs `sql` through the proxy on `app` (psql, or libpq's extended protocol) and directly on
+  /// `twin`; both schemas must then be the same.
+  void expect_same_schema_as_direct(const std::string& sql, bool extended) {
+    SCOPED_TRACE(sql + (extended ? " (extended protocol)" : " (psql)"));
+    if (extended) {
+      auto c = via_proxy("dbname=app");
+      std::vector<std::string> notices;
+      PQsetNoticeReceiver(c.get(), collect_notice, &notices);
+      const auto r = c.exec_params(sql, {});
+      ASSERT_TRUE(r.ok) << r.sqlstate << " " << r.message;
+      ASSERT_FALSE(notices.empty());
+      EXPECT_NE(notices[0].find(" rewritten by rule "), std::string::npos) << notices[0];
+      EXPECT_EQ(c.scalar("SELECT 'still usable'"), "still usable");
+    } else {
+      const auto r = run_command({kPsql, "-X", "-v", "ON_ERROR_STOP=1", "-d", proxy_->conninfo("dbname=app"), "-c", sql});
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      EXPECT_NE(r.output.find("NOTICE:  schemagate: "), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find(" rewritten by rule "), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("phase 1/"), std::string::npos) << r.output;
+    }
+    auto twin = direct("dbname=twin");
+    const auto d = twin.exec(sql);
+    ASSERT_TRUE(d.ok) << d.message;
+    EXPECT_EQ(dump("app"), dump("twin"));
+    auto app = direct("dbname=app");
+    EXPECT_EQ(app.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+    EXPECT_EQ(app.scalar("SELECT count(*) FROM pg_constraint WHERE NOT convalidated"), "0");
+  }
+
+  std::list<TempDir> policy_dirs_;
+};
+
+const std::vector<std::string> kRewrittenDdl = {
+    "CREATE INDEX ON orders (customer_id)",
+    "CREATE UNIQUE INDEX orders_note_key ON orders (note)",
+    "DROP INDEX orders_amount_idx",
+    "REINDEX INDEX orders_amount_idx",
+    "ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id)",
+    "ALTER TABLE orders ADD CONSTRAINT amount_positive CHECK (amount >= 0)",
+    "ALTER TABLE orders ALTER COLUMN note SET NOT NULL",
+    "ALTER TABLE orders ADD CONSTRAINT orders_note_uniq UNIQUE (note)",
+    "ALTER TABLE events ADD PRIMARY KEY (id)",
+    "ALTER TABLE orders ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid()",
+};
+
+TEST_F(Plans, EachRewriteThroughPsqlLeavesTheSchemaTheStatementWould) {
+  for (const auto& sql : kRewrittenDdl) {
+    reset_databases();
+    expect_same_schema_as_direct(sql, false);
+  }
+}
+
+TEST_F(Plans, EachRewriteThroughTheExtendedProtocolLeavesTheSchemaTheStatementWould) {
+  for (const auto& sql : kRewrittenDdl) {
+    reset_databases();
+    expect_same_schema_as_direct(sql, true);
+  }
+}
+
+TEST_F(Plans, VolatileDefaultIsBackfilledRowByRowWithoutRewritingTheTable) {
+  auto app = direct("dbname=app");
+  const auto before = app.scalar("SELECT pg_relation_filenode('orders')");
+  auto c = via_proxy("dbname=app");
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notice, &notices);
+  const auto r = c.exec("ALTER TABLE orders ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid()");
+  ASSERT_TRUE(r.ok) << r.message;
+  EXPECT_EQ(r.command_status, "ALTER TABLE");
+  // Every row got its own value, the table was never rewritten (same relfilenode), and new rows
+  // get the default.
+  EXPECT_EQ(app.scalar("SELECT count(DISTINCT token) FROM orders"), "20000");
+  EXPECT_EQ(app.scalar("SELECT pg_relation_filenode('orders')"), before);
+  ASSERT_TRUE(c.exec("INSERT INTO orders (id) VALUES (30000)").ok);
+  EXPECT_EQ(app.scalar("SELECT token IS NOT NULL FROM orders WHERE id = 30000"), "t");
+  EXPECT_EQ(app.scalar("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'token'"),
+            "t");
+  bool backfill_notice = false;
+  for (const auto& n : notices) backfill_notice |= n.find("(20000 rows)") != std::string::npos;
+  EXPECT_TRUE(backfill_notice) << ::testing::PrintToString(notices);
+}
+
+TEST_F(Plans, LockTimeoutKeepsOtherClientsMovingAndTheBlockerIsNamed) {
+  auto holder = direct("dbname=app application_name=lock_holder");
+  ASSERT_TRUE(holder.exec("BEGIN").ok);
+  ASSERT_TRUE(holder.exec("SELECT count(*) FROM orders").ok);  // ACCESS SHARE until COMMIT
+
+  // Through the proxy the guarded ADD CONSTRAINT gives up after 3 × 300 ms and names the holder.
+  auto c = via_proxy("dbname=app");
+  const auto r = c.exec("ALTER TABLE orders ADD CONSTRAINT amount_positive CHECK (amount >= 0)");
+  EXPECT_EQ(r.sqlstate, "SG004") << r.message;
+  EXPECT_NE(r.message.find("could not get its lock within 300 ms in 3 attempts"), std::string::npos) << r.message;
+  // While it was retrying, readers were not stuck behind it: a reader is never queued for long.
+  auto reader = direct("dbname=app");
+  ASSERT_TRUE(reader.exec("SET statement_timeout = '20s'").ok);
+  std::thread ddl([&] { c.exec("ALTER TABLE orders ADD CONSTRAINT amount_positive CHECK (amount >= 0)"); });
+  std::this_thread::sleep_for(100ms);
+  const auto read = reader.exec("SELECT count(*) FROM orders");
+  ddl.join();
+  EXPECT_TRUE(read.ok) << read.message;
+  EXPECT_EQ(direct("dbname=app").scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'amount_positive'"), "0");
+
+  // The same statement sent raw (no lock_timeout) queues the reader behind it for as long as
+  // the holder lives: the reader's statement_timeout fires.
+  auto raw = direct("dbname=app");
+  ASSERT_TRUE(PQsendQuery(raw.get(), "ALTER TABLE orders ADD CONSTRAINT raw_check CHECK (amount >= 0)"));
+  ASSERT_TRUE(eventually([&] {
+    return direct("dbname=app").scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                                       "query LIKE 'ALTER TABLE orders ADD CONSTRAINT raw_check%'") == "1";
+  }));
+  ASSERT_TRUE(reader.exec("SET statement_timeout = '1s'").ok);
+  EXPECT_EQ(reader.exec("SELECT count(*) FROM orders").sqlstate, "57014");
+  ASSERT_TRUE(holder.exec("COMMIT").ok);
+  EXPECT_TRUE(drain_results(raw.get()).ok);
+}
+
+TEST_F(Plans, ErrorNamesTheBlockingSession) {
+  auto holder = direct("dbname=app application_name=lock_holder");
+  ASSERT_TRUE(holder.exec("BEGIN").ok);
+  ASSERT_TRUE(holder.exec("SELECT count(*) FROM orders").ok);
+  auto c = via_proxy("dbname=app");
+  PGresult* res = PQexec(c.get(), "ALTER TABLE orders ALTER COLUMN note SET NOT NULL");
+  ASSERT_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
+  EXPECT_STREQ(PQresultErrorField(res, PG_DIAG_SQLSTATE), "SG004");
+  const std::string detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+  PQclear(res);
+  EXPECT_NE(detail.find("pid " + std::to_string(holder.backend_pid())), std::string::npos) << detail;
+  EXPECT_NE(detail.find("application_name 'lock_holder'"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("holds a lock on"), std::string::npos) << detail;
+  ASSERT_TRUE(holder.exec("COMMIT").ok);
+  // Once the blocker is gone the same statement goes through.
+  EXPECT_TRUE(c.exec("ALTER TABLE orders ALTER COLUMN note SET NOT NULL").ok);
+}
+
+TEST_F(Plans, RetriesUntilTheBlockerCommits) {
+  proxy_ = start_proxy(policy_yaml(1000, 50));
+  auto holder = direct("dbname=app");
+  ASSERT_TRUE(holder.exec("BEGIN").ok);
+  ASSERT_TRUE(holder.exec("SELECT count(*) FROM orders").ok);
+  auto c = via_proxy("dbname=app");
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notice, &notices);
+  ASSERT_TRUE(PQsendQuery(c.get(), "ALTER TABLE orders ADD CONSTRAINT amount_positive CHECK (amount >= 0)"));
+  // Commit once the proxy reports its first retry.
+  ASSERT_TRUE(eventually(
+      [&] {
+        PQconsumeInput(c.get());
+        for (const auto& n : notices)
+          if (n.find("retrying in") != std::string::npos) return true;
+        return false;
+      },
+      60s));
+  ASSERT_TRUE(holder.exec("COMMIT").ok);
+  ASSERT_TRUE(wait_not_busy(c.get(), 120s));
+  const auto r = drain_results(c.get());
+  EXPECT_TRUE(r.ok) << r.message;
+  EXPECT_EQ(direct("dbname=app").scalar("SELECT convalidated FROM pg_constraint WHERE conname = 'amount_positive'"),
+            "t");
+}
+
+TEST_F(Plans, FailedUniqueIndexLeavesNoInvalidIndex) {
+  auto c = via_proxy("dbname=app");
+  const auto r = c.exec("CREATE UNIQUE INDEX orders_amount_key ON orders (amount)");  // amount repeats
+  EXPECT_EQ(r.sqlstate, "SG004") << r.message;
+  auto app = direct("dbname=app");
+  EXPECT_EQ(app.scalar("SELECT count(*) FROM pg_class WHERE relname = 'orders_amount_key'"), "0");
+  EXPECT_EQ(app.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+  EXPECT_EQ(c.scalar("SHOW lock_timeout"), "0");  // the session's settings are restored
+}
+
+TEST_F(Plans, InsideATransactionBlockThePlanIsNotStarted) {
+  auto c = via_proxy("dbname=app");
+  ASSERT_TRUE(c.exec("BEGIN").ok);
+  EXPECT_EQ(c.exec("CREATE INDEX orders_note_idx ON orders (note)").sqlstate, "SG005");
+  ASSERT_TRUE(c.exec("ROLLBACK").ok);
+  EXPECT_EQ(direct("dbname=app").scalar("SELECT count(*) FROM pg_class WHERE relname = 'orders_note_idx'"), "0");
+}
+
+TEST_F(Plans, CtrlCStopsABackfillBetweenBatches) {
+  proxy_ = start_proxy(policy_yaml(20));  // 1,000 batches: long enough to cancel
+  auto c = via_proxy("dbname=app");
+  ASSERT_TRUE(PQsendQuery(c.get(), "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()"));
+  ASSERT_TRUE(eventually([&] {
+    return direct("dbname=app").scalar("SELECT count(token) FROM orders") != "0";
+  }, 60s));
+  ASSERT_NO_FATAL_FAILURE(expect_cancelled(c.get(), 60s));
+  auto app = direct("dbname=app");
+  const auto filled = std::stoi(app.scalar("SELECT count(token) FROM orders"));
+  EXPECT_GT(filled, 0);
+  EXPECT_LT(filled, 20000);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(app.scalar("SELECT count(token) FROM orders"), std::to_string(filled));  // stopped, not running on
+  EXPECT_EQ(c.scalar("SHOW lock_timeout"), "0");
+  EXPECT_EQ(c.scalar("SELECT 'usable'"), "usable");
+
+  // The journal kept where it stopped: the same statement again resumes the backfill.
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notice, &notices);
+  const auto again = c.exec("ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()");
+  EXPECT_TRUE(again.ok) << again.message;
+  ASSERT_GE(notices.size(), 2u);
+  EXPECT_NE(notices[1].find("schemagate: resuming migration "), std::string::npos) << notices[1];
+  EXPECT_EQ(app.scalar("SELECT count(token) FROM orders"), "20000");
+  const auto listed = run_command({proxy_binary(), "migrations", "list", "--state", proxy_->dir() + "/state.db"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find("succeeded"), std::string::npos) << listed.output;
+}
+
+TEST_F(Plans, AClientThatVanishesMidBackfillStopsThePlan) {
+  proxy_ = start_proxy(policy_yaml(20));
+  {
+    auto c = via_proxy("dbname=app application_name=vanishing");
+    ASSERT_TRUE(PQsendQuery(c.get(), "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()"));
+    ASSERT_TRUE(eventually([&] {
+      return direct("dbname=app").scalar("SELECT count(token) FROM orders") != "0";
+    }, 60s));
+  }  // the connection closes here, mid-backfill
+  auto app = direct("dbname=app");
+  std::string last, now = app.scalar("SELECT count(token) FROM orders");
+  ASSERT_TRUE(eventually(
+      [&] {
+        last = now;
+        std::this_thread::sleep_for(300ms);
+        now = app.scalar("SELECT count(token) FROM orders");
+        return now == last;
+      },
+      60s));
+  EXPECT_LT(std::stoi(now), 20000);
+  EXPECT_TRUE(eventually([&] {
+    return app.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vanishing'") == "0";
+  }, 30s));
+}
+
+}  // namespace
+}  // namespace schemagate::testing

@@ -1,0 +1,340 @@
+// PlanRunner's step logic against a scripted server: order of statements, retries with backoff
+// and jitter, cleanup, blockers, prechecks, backfill batches, cancel, resume, lost connections.
+#include "proxy/plan_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+
+namespace schemagate::proxy {
+namespace {
+
+using policy::Phase;
+using policy::PhaseKind;
+using policy::Plan;
+
+QueryResult ok_rows(std::vector<QueryResult::Row> rows = {}, std::vector<std::string> tags = {}) {
+  QueryResult r;
+  r.rows = std::move(rows);
+  r.command_tags = std::move(tags);
+  return r;
+}
+QueryResult error(const std::string& sqlstate, char tx_status = 'I', const std::string& message = "boom") {
+  QueryResult r;
+  r.error = protocol::ErrorFields{"ERROR", sqlstate, message, {}, {}};
+  r.tx_status = tx_status;
+  return r;
+}
+QueryResult settings() { return ok_rows({{std::string("0"), std::string("0")}}); }
+
+struct Run {
+  std::vector<std::string> sql;
+  std::vector<std::string> notices;
+  std::vector<std::uint32_t> sleeps;
+  PlanStep last;
+};
+
+/// Drives the runner to the end; `server` answers every query (index = query number).
+Run drive(PlanRunner& runner, const std::function<QueryResult(const std::string&, std::size_t)>& server) {
+  Run out;
+  std::int64_t now = 1000;
+  for (int guard = 0; guard < 10000; ++guard) {
+    auto step = runner.next(now);
+    switch (step.kind) {
+      case PlanStep::query:
+        out.sql.push_back(step.sql);
+        runner.on_result(server(step.sql, out.sql.size() - 1), now += 10);
+        break;
+      case PlanStep::sleep:
+        out.sleeps.push_back(step.sleep_ms);
+        now += step.sleep_ms;
+        break;
+      case PlanStep::notice:
+        out.notices.push_back(step.text);
+        break;
+      case PlanStep::done:
+      case PlanStep::failed:
+        out.last = step;
+        return out;
+    }
+  }
+  ADD_FAILURE() << "the runner never finished";
+  return out;
+}
+
+Phase phase(PhaseKind kind, std::string sql, std::uint32_t attempts = 1, std::string cleanup = {}) {
+  Phase p;
+  p.kind = kind;
+  p.description = "step " + sql;
+  p.sql = std::move(sql);
+  p.table = "public.orders";
+  p.lock_timeout_ms = 2000;
+  p.retry = {attempts, 100};
+  p.cleanup_sql = std::move(cleanup);
+  return p;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+TEST(PlanRunner, GuardedPhaseRunsInItsOwnTransactionAndSettingsAreRestored) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE orders ADD COLUMN c int")};
+  PlanRunner runner(plan, 1);
+  auto run = drive(runner, [](const std::string& sql, std::size_t i) {
+    if (i == 0) return ok_rows({{std::string("5s"), std::string("1min")}});
+    (void)sql;
+    return ok_rows();
+  });
+  ASSERT_EQ(run.sql.size(), 3u);
+  EXPECT_TRUE(starts_with(run.sql[0], "SELECT pg_catalog.current_setting('lock_timeout')"));
+  EXPECT_EQ(run.sql[1], "BEGIN; SET LOCAL lock_timeout = '2000ms'; ALTER TABLE orders ADD COLUMN c int; COMMIT");
+  EXPECT_NE(run.sql[2].find("set_config('lock_timeout', '5s', false)"), std::string::npos) << run.sql[2];
+  EXPECT_NE(run.sql[2].find("set_config('statement_timeout', '1min', false)"), std::string::npos);
+  EXPECT_EQ(run.last.kind, PlanStep::done);
+  ASSERT_EQ(run.notices.size(), 1u);
+  EXPECT_TRUE(starts_with(run.notices[0], "schemagate: phase 1/1 done in ")) << run.notices[0];
+  EXPECT_NE(run.notices[0].find("ALTER TABLE orders ADD COLUMN c int"), std::string::npos);
+  EXPECT_EQ(runner.phases_done(), 1u);
+}
+
+TEST(PlanRunner, LockTimeoutIsRetriedWithGrowingJitteredBackoffThenNamesTheBlocker) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE orders ADD CONSTRAINT x CHECK (a > 0) NOT VALID", 4)};
+  PlanRunner runner(plan, 42);
+  auto run = drive(runner, [](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (starts_with(sql, "BEGIN")) return error("55P03", 'E', "canceling statement due to lock timeout");
+    if (sql == "ROLLBACK") return ok_rows();
+    if (sql.find("pg_stat_activity") != std::string::npos)
+      return ok_rows({{std::string("4242"), std::string("reporting"), std::string("bob"), std::string("2026-12-01 10:00:00+00"),
+                       std::string("idle in transaction"), std::string("LOCK orders"), std::string("true")}});
+    return ok_rows();
+  });
+  int attempts = 0, rollbacks = 0;
+  for (const auto& s : run.sql) {
+    attempts += starts_with(s, "BEGIN");
+    rollbacks += s == "ROLLBACK";
+  }
+  EXPECT_EQ(attempts, 4);
+  EXPECT_EQ(rollbacks, 4);  // each failed block is rolled back before anything else is sent
+  ASSERT_EQ(run.sleeps.size(), 3u);
+  for (std::size_t i = 0; i < run.sleeps.size(); ++i) {
+    const std::uint32_t base = 100u << i;
+    EXPECT_GE(run.sleeps[i], base);
+    EXPECT_LE(run.sleeps[i], base + base / 2);
+  }
+  ASSERT_EQ(run.last.kind, PlanStep::failed);
+  EXPECT_EQ(run.last.error.sqlstate, "SG004");
+  EXPECT_NE(run.last.error.message.find("could not get its lock within 2000 ms in 4 attempts"), std::string::npos)
+      << run.last.error.message;
+  EXPECT_NE(run.last.error.detail.find("pid 4242"), std::string::npos) << run.last.error.detail;
+  EXPECT_NE(run.last.error.detail.find("application_name 'reporting'"), std::string::npos);
+  EXPECT_NE(run.last.error.detail.find("holds a lock on public.orders"), std::string::npos);
+  EXPECT_NE(run.last.error.detail.find("Nothing was changed."), std::string::npos);
+  EXPECT_TRUE(run.sql.back().find("set_config") != std::string::npos);  // settings restored last
+}
+
+TEST(PlanRunner, JitterDiffersBetweenSeeds) {
+  policy::RetryPolicy r{5, 1000};
+  std::mt19937_64 a(1), b(2);
+  bool differ = false;
+  for (int i = 0; i < 8; ++i) differ |= PlanRunner::backoff_ms(r, 1, a) != PlanRunner::backoff_ms(r, 1, b);
+  EXPECT_TRUE(differ);
+}
+
+TEST(PlanRunner, AutocommitFailureCleansUpBeforeEveryRetryAndBeforeStopping) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::autocommit, "CREATE INDEX CONCURRENTLY i ON orders (a)", 2,
+                       "DROP INDEX CONCURRENTLY IF EXISTS public.i")};
+  PlanRunner runner(plan, 7);
+  auto run = drive(runner, [](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (starts_with(sql, "CREATE INDEX")) return error("55P03");
+    return ok_rows();
+  });
+  std::vector<std::string> expected_order = {"SET lock_timeout = '2000ms'", "CREATE INDEX CONCURRENTLY i ON orders (a)",
+                                             "DROP INDEX CONCURRENTLY IF EXISTS public.i",
+                                             "CREATE INDEX CONCURRENTLY i ON orders (a)",
+                                             "DROP INDEX CONCURRENTLY IF EXISTS public.i"};
+  ASSERT_GE(run.sql.size(), 6u);
+  for (std::size_t i = 0; i < expected_order.size(); ++i) EXPECT_EQ(run.sql[i + 1], expected_order[i]);
+  EXPECT_EQ(run.last.error.sqlstate, "SG004");
+}
+
+TEST(PlanRunner, OtherErrorsStopAtOnceWithTheServerMessageAndWhatWasDone) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE orders ADD COLUMN c int"),
+                 phase(PhaseKind::online, "ALTER TABLE orders VALIDATE CONSTRAINT k", 5,
+                       "ALTER TABLE orders DROP CONSTRAINT IF EXISTS k")};
+  PlanRunner runner(plan, 7);
+  auto run = drive(runner, [](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (sql.find("VALIDATE") != std::string::npos) return error("23514", 'E', "check constraint \"k\" is violated by some row");
+    return ok_rows();
+  });
+  ASSERT_EQ(run.last.kind, PlanStep::failed);
+  EXPECT_EQ(run.last.error.sqlstate, "SG004");
+  EXPECT_NE(run.last.error.message.find("phase 2/2"), std::string::npos) << run.last.error.message;
+  EXPECT_NE(run.last.error.message.find("violated by some row (SQLSTATE 23514)"), std::string::npos);
+  EXPECT_NE(run.last.error.detail.find("phase 1 of 2"), std::string::npos) << run.last.error.detail;
+  int validates = 0;
+  for (const auto& s : run.sql) validates += s.find("VALIDATE") != std::string::npos;
+  EXPECT_EQ(validates, 1);  // a data error is not retried
+  EXPECT_NE(std::find(run.sql.begin(), run.sql.end(), "ALTER TABLE orders DROP CONSTRAINT IF EXISTS k"), run.sql.end());
+  EXPECT_NE(std::find(run.sql.begin(), run.sql.end(), "ROLLBACK"), run.sql.end());
+  const auto& online = run.sql[2];
+  EXPECT_NE(online.find("SET LOCAL statement_timeout = 0"), std::string::npos) << online;
+}
+
+TEST(PlanRunner, PrecheckThatFindsRowsStopsBeforeAnythingChanges) {
+  Plan plan;
+  Phase check = phase(PhaseKind::precheck, "SELECT EXISTS (SELECT 1 FROM orders WHERE a IS NULL)");
+  check.failure_message = "column a contains NULL values";
+  plan.phases = {check, phase(PhaseKind::guarded, "ALTER TABLE orders ALTER a SET NOT NULL")};
+  PlanRunner runner(plan, 7);
+  auto run = drive(runner, [](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (starts_with(sql, "SELECT EXISTS")) return ok_rows({{std::string("t")}});
+    return ok_rows();
+  });
+  ASSERT_EQ(run.last.kind, PlanStep::failed);
+  EXPECT_EQ(run.last.error.sqlstate, "SG004");
+  EXPECT_NE(run.last.error.message.find("column a contains NULL values"), std::string::npos);
+  for (const auto& s : run.sql) EXPECT_EQ(s.find("SET NOT NULL"), std::string::npos) << s;
+}
+
+TEST(PlanRunner, KeysetBackfillWalksThePrimaryKeyInBatches) {
+  Plan plan;
+  Phase fill = phase(PhaseKind::backfill, "");
+  fill.backfill = policy::Backfill{"public.orders", "token", "DEFAULT", 2, 0};
+  plan.phases = {fill};
+  PlanRunner runner(plan, 7);
+  int batches = 0;
+  auto run = drive(runner, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (sql.find("indisprimary") != std::string::npos) return ok_rows({{std::string("id")}});
+    if (sql.find("reltuples") != std::string::npos)
+      return ok_rows({{std::string("5"), std::string("1"), std::string("1")}});
+    if (starts_with(sql, "WITH schemagate_b")) {
+      ++batches;
+      if (batches == 1) return ok_rows({{std::string("2"), std::string("2")}});
+      if (batches == 2) return ok_rows({{std::string("2"), std::string("4")}});
+      if (batches == 3) return ok_rows({{std::string("1"), std::string("5")}});
+      return ok_rows();
+    }
+    return ok_rows();
+  });
+  EXPECT_EQ(run.last.kind, PlanStep::done);
+  EXPECT_EQ(batches, 4);
+  EXPECT_EQ(runner.rows_backfilled(), 5);
+  std::vector<std::string> batch_sql;
+  for (const auto& s : run.sql)
+    if (starts_with(s, "WITH schemagate_b")) batch_sql.push_back(s);
+  ASSERT_EQ(batch_sql.size(), 4u);
+  EXPECT_EQ(batch_sql[0].find(" WHERE (id) >"), std::string::npos);  // the first batch starts at the beginning
+  EXPECT_NE(batch_sql[1].find("FROM public.orders WHERE (id) > ('2') ORDER BY id LIMIT 2"), std::string::npos)
+      << batch_sql[1];
+  EXPECT_NE(batch_sql[3].find("WHERE (id) > ('5')"), std::string::npos);
+  EXPECT_NE(batch_sql[0].find("schemagate_t.token IS NULL"), std::string::npos);
+  EXPECT_NE(run.notices.back().find("(5 rows)"), std::string::npos) << run.notices.back();
+}
+
+TEST(PlanRunner, BackfillWithoutAKeyWalksCtidRangesOnce) {
+  Plan plan;
+  Phase fill = phase(PhaseKind::backfill, "");
+  fill.backfill = policy::Backfill{"t", "c", "now()", 200, 0};
+  plan.phases = {fill};
+  PlanRunner runner(plan, 7);
+  auto run = drive(runner, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (sql.find("indisprimary") != std::string::npos) return ok_rows();
+    if (sql.find("reltuples") != std::string::npos)
+      return ok_rows({{std::string("1000"), std::string("10"), std::string("10")}});  // 100 rows a block
+    if (starts_with(sql, "UPDATE")) return ok_rows({}, {"UPDATE 200"});
+    return ok_rows();
+  });
+  EXPECT_EQ(run.last.kind, PlanStep::done);
+  std::vector<std::string> updates;
+  for (const auto& s : run.sql)
+    if (starts_with(s, "UPDATE")) updates.push_back(s);
+  ASSERT_EQ(updates.size(), 5u);  // 10 blocks, 2 per batch
+  EXPECT_EQ(updates[0], "UPDATE t SET c = now() WHERE ctid >= '(0,0)'::tid AND ctid < '(2,0)'::tid AND c IS NULL");
+  EXPECT_NE(updates[4].find("'(8,0)'::tid AND ctid < '(10,0)'"), std::string::npos);
+  EXPECT_EQ(runner.rows_backfilled(), 1000);
+}
+
+TEST(PlanRunner, CancelBetweenPhasesStopsWith57014AndStillRestoresSettings) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE orders ADD COLUMN a int"),
+                 phase(PhaseKind::guarded, "ALTER TABLE orders ADD COLUMN b int")};
+  PlanRunner runner(plan, 7);
+  auto run = drive(runner, [&](const std::string&, std::size_t i) {
+    if (i == 1) runner.cancel();  // arrives while phase 1 runs; phase 1 still completes
+    return i == 0 ? settings() : ok_rows();
+  });
+  ASSERT_EQ(run.last.kind, PlanStep::failed);
+  EXPECT_EQ(run.last.error.sqlstate, "57014");
+  EXPECT_NE(run.last.error.detail.find("phase 1 of 2"), std::string::npos) << run.last.error.detail;
+  for (const auto& s : run.sql) EXPECT_EQ(s.find("COLUMN b"), std::string::npos);
+  EXPECT_NE(run.sql.back().find("set_config"), std::string::npos);
+}
+
+TEST(PlanRunner, ServerSideCancelOfARunningPhaseCleansUpAndReports57014) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::autocommit, "CREATE INDEX CONCURRENTLY i ON orders (a)", 5,
+                       "DROP INDEX CONCURRENTLY IF EXISTS public.i")};
+  PlanRunner runner(plan, 7);
+  auto run = drive(runner, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (starts_with(sql, "CREATE INDEX")) {
+      runner.cancel();
+      return error("57014");
+    }
+    return ok_rows();
+  });
+  EXPECT_EQ(run.last.error.sqlstate, "57014");
+  EXPECT_NE(std::find(run.sql.begin(), run.sql.end(), "DROP INDEX CONCURRENTLY IF EXISTS public.i"), run.sql.end());
+  int builds = 0;
+  for (const auto& s : run.sql) builds += starts_with(s, "CREATE INDEX");
+  EXPECT_EQ(builds, 1);  // a cancel is never retried
+}
+
+TEST(PlanRunner, ResumeSkipsFinishedPhasesAndContinuesTheBackfillAfterItsLastKey) {
+  Plan plan;
+  Phase fill = phase(PhaseKind::backfill, "");
+  fill.backfill = policy::Backfill{"orders", "c", "DEFAULT", 100, 0};
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE orders ADD COLUMN c uuid"), fill};
+  PlanRunner runner(plan, 7, ResumePoint{1, 500, {"500"}});
+  auto run = drive(runner, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (sql.find("indisprimary") != std::string::npos) return ok_rows({{std::string("id")}});
+    if (sql.find("reltuples") != std::string::npos)
+      return ok_rows({{std::string("600"), std::string("6"), std::string("6")}});
+    return ok_rows();  // no rows left after the resume key
+  });
+  EXPECT_EQ(run.last.kind, PlanStep::done);
+  for (const auto& s : run.sql) EXPECT_EQ(s.find("ADD COLUMN"), std::string::npos) << s;
+  bool resumed = false;
+  for (const auto& s : run.sql) resumed |= s.find("WHERE (id) > ('500')") != std::string::npos;
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(runner.rows_backfilled(), 500);
+}
+
+TEST(PlanRunner, LostConnectionEndsThePlanWithoutSendingMore) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE a ADD b int"), phase(PhaseKind::guarded, "ALTER TABLE a ADD c int")};
+  PlanRunner runner(plan, 7);
+  auto run = drive(runner, [](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    QueryResult lost;
+    lost.connection_lost = true;
+    (void)sql;
+    return lost;
+  });
+  EXPECT_EQ(run.last.error.sqlstate, "08006");
+  EXPECT_EQ(run.sql.size(), 2u);
+}
+
+}  // namespace
+}  // namespace schemagate::proxy
