@@ -292,6 +292,7 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
   const bool between = op_ == Op::attempt || op_ == Op::set_lock_timeout || op_ == Op::backfill_keys ||
                        op_ == Op::backfill_size || op_ == Op::backfill_batch;
   if (cancelled_ && between && !outcome_) {
+    resumable_ = true;
     const std::size_t n = plan_.phases.size();
     fail("57014", "canceling statement due to user request",
          "schemagate stopped the plan before phase " + std::to_string(std::min(index_ + 1, n)) + "/" +

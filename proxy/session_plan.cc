@@ -73,7 +73,9 @@ awaitable<void> Session::watch_client_gone(std::shared_ptr<bool> busy) {
   if (ec || !*busy || closed_) co_return;
   char byte = 0;
   const auto n = ::recv(client_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+  // libpq's PQfinish sends Terminate before it closes: on a plain socket that byte is visible.
+  const bool terminate = n == 1 && byte == tag::kTerminate && !client_.is_tls();
+  if (n == 0 || terminate || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
     spdlog::warn("[{}] client went away during a rewrite plan: cancelling the running phase", state_.id);
     cancel_flag_->store(true, std::memory_order_relaxed);
     if (server_key_.pid != 0 && !server_closed_) co_await send_cancel(server_key_);
