@@ -72,6 +72,17 @@ bool synthesize_plan_replies(const RequestView& request, const std::string& comm
     why_not = "it shares its message with other statements";
     return false;
   }
+  bool parse = false, execute = false;
+  for (std::size_t i = 0; i < request.frame_count(); ++i) {
+    parse |= request.frame(i).tag == tag::kParse;
+    execute |= request.frame(i).tag == tag::kExecute;
+  }
+  if (parse && !execute) {
+    // Prepared now, executed by a later message: the plan would run at the wrong moment, and
+    // the later Bind would find no statement on the server.
+    why_not = "it was prepared without being executed in the same message (prepare and execute it together)";
+    return false;
+  }
   return true;
 }
 

@@ -37,8 +37,9 @@ std::string regclass_of(const std::string& quoted_table) {
 
 }  // namespace
 
-PlanRunner::PlanRunner(const policy::Plan& plan, std::uint64_t seed, ResumePoint resume)
-    : plan_(plan), rng_(seed), index_(resume.phase), phases_done_(resume.phase), resumed_phase_(resume.phase > 0 ||
+PlanRunner::PlanRunner(const policy::Plan& plan, std::uint64_t seed, ResumePoint resume, bool in_client_transaction)
+    : plan_(plan), rng_(seed), index_(resume.phase), phases_done_(resume.phase), in_transaction_(in_client_transaction),
+      resumed_phase_(resume.phase > 0 ||
                                                                                                  resume.rows_backfilled > 0),
       last_key_(std::move(resume.last_key)), rows_(resume.rows_backfilled) {}
 
@@ -93,6 +94,10 @@ std::string PlanRunner::attempt_sql() const {
     case PhaseKind::autocommit:
       return p.sql;
     case PhaseKind::guarded:
+      if (in_transaction_)  // SET LOCAL inside a savepoint lasts until the client's transaction ends
+        return "SAVEPOINT schemagate_phase; " +
+               (p.lock_timeout_ms ? "SET LOCAL lock_timeout = " + timeout + "; " : std::string()) + p.sql +
+               "; RELEASE SAVEPOINT schemagate_phase";
       return "BEGIN; " + (p.lock_timeout_ms ? "SET LOCAL lock_timeout = " + timeout + "; " : std::string()) + p.sql +
              "; COMMIT";
     case PhaseKind::online:
@@ -161,7 +166,7 @@ void PlanRunner::attempt_failed(const QueryResult& r) {
          done_so_far());
     return;
   }
-  if (r.tx_status == 'E') {
+  if (r.tx_status == 'E' && !(in_transaction_ && op_ == Op::attempt && phase().kind == PhaseKind::precheck)) {
     op_ = Op::rollback;
     return;
   }
@@ -190,7 +195,8 @@ void PlanRunner::after_rollback() {
   // or stop. Other steps roll back by themselves; their cleanup undoes earlier phases' work only
   // when the plan fails for good (not when it is interrupted or gives up on a lock: then it
   // resumes from this phase when the statement is sent again).
-  const bool needs_cleanup = p.kind == PhaseKind::autocommit || (!retry && !interrupted && !lock);
+  const bool needs_cleanup =
+      !in_transaction_ && (p.kind == PhaseKind::autocommit || (!retry && !interrupted && !lock));
   if (!p.cleanup_sql.empty() && !cleaned_ && needs_cleanup) {
     op_ = Op::cleanup;
     return;
@@ -311,7 +317,7 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
       s.sql = attempt_sql();
       return s;
     case Op::rollback:
-      s.sql = "ROLLBACK";
+      s.sql = in_transaction_ ? "ROLLBACK TO SAVEPOINT schemagate_phase" : "ROLLBACK";
       return s;
     case Op::cleanup:
       s.sql = phase().cleanup_sql;
@@ -344,9 +350,12 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
       return s;
     }
     case Op::restore_settings:
-      s.sql = "SELECT pg_catalog.set_config('lock_timeout', " + quote_literal(saved_lock_timeout_) +
-              ", false), pg_catalog.set_config('statement_timeout', " + quote_literal(saved_statement_timeout_) +
-              ", false)";
+    {
+      const char* local = in_transaction_ ? "true" : "false";
+      s.sql = "SELECT pg_catalog.set_config('lock_timeout', " + quote_literal(saved_lock_timeout_) + ", " + local +
+              "), pg_catalog.set_config('statement_timeout', " + quote_literal(saved_statement_timeout_) + ", " +
+              local + ")";
+    }
       return s;
     case Op::finished:
       break;

@@ -55,7 +55,12 @@ struct PlanStep {
 /// (57014), cleanup and restore still run, and the plan fails with 57014.
 class PlanRunner {
  public:
-  PlanRunner(const policy::Plan& plan, std::uint64_t seed, ResumePoint resume = {});
+  /// `in_client_transaction`: the plan (guarded and precheck phases only) runs inside the
+  /// client's open transaction block, in place of its statement: each attempt is wrapped in a
+  /// savepoint instead of BEGIN/COMMIT, a failed one is rolled back to it, the settings are
+  /// restored locally, and on failure nothing is cleaned up — the session aborts the client's
+  /// transaction, which undoes every phase.
+  PlanRunner(const policy::Plan& plan, std::uint64_t seed, ResumePoint resume = {}, bool in_client_transaction = false);
 
   PlanStep next(std::int64_t now_ms);
   /// The answer to the last `query` step.
@@ -105,6 +110,7 @@ class PlanRunner {
   std::int64_t phase_started_ms_ = 0;
   std::uint32_t sleep_before_ms_ = 0;  // pending sleep before the next attempt
   bool cancelled_ = false;
+  bool in_transaction_ = false;
   bool resumed_phase_ = false;     // the current phase is the one an interrupted run stopped in
   bool resumable_ = false;
   std::optional<QueryResult> last_failure_;

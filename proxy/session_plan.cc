@@ -107,7 +107,10 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
   entry.plan_json = policy::commands::plan_json_text(*run.plan);
   ResumePoint resume;
   std::string refusal;
-  if (auto prior = store.find_resumable(entry.statement_hash, state_.user, state_.database, journal_error);
+  const bool in_transaction = state_.tx_status == 'T';
+  // A plan inside the client's transaction commits or rolls back with it: nothing to resume.
+  if (auto prior = in_transaction ? std::nullopt
+                                  : store.find_resumable(entry.statement_hash, state_.user, state_.database, journal_error);
       prior && prior->plan_json == entry.plan_json) {
     if (prior->status == PlanStatus::running) {
       refusal = "the same statement is already running as migration " + prior->id + " (schemagate migrations show " +
@@ -134,7 +137,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
     if (!store.begin_plan(entry, journal_error)) refusal = "the plan journal cannot be written: " + journal_error;
   }
 
-  PlanRunner runner(*run.plan, std::random_device{}(), resume);
+  PlanRunner runner(*run.plan, std::random_device{}(), resume, in_transaction);
   PlanStep step;
   if (!refusal.empty()) {
     step.kind = PlanStep::failed;
@@ -188,7 +191,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
   if (refusal.empty()) {
     journal_progress(true);
     const PlanStatus status = step.kind == PlanStep::done ? PlanStatus::succeeded
-                              : runner.resumable()         ? PlanStatus::interrupted
+                              : runner.resumable() && !in_transaction ? PlanStatus::interrupted
                                                            : PlanStatus::failed;
     const std::string why = step.kind == PlanStep::done ? std::string() : step.error.sqlstate + ": " + step.error.message;
     if (!store.finish_plan(entry.id, status, why, journal_error))
@@ -211,6 +214,14 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
     protocol::write_error_response(out, step.error);
   }
   if (closed_ || server_closed_) co_return false;
+  if (step.kind == PlanStep::failed && state_.tx_status == 'T') {
+    // The statement failed inside the client's transaction: the block must fail too, as it
+    // would have on the server (and that rolls back every phase the plan ran in it).
+    const std::string abort_block =
+        "DO $schemagate$BEGIN RAISE EXCEPTION 'schemagate: the rewritten statement failed'; END$schemagate$";
+    QueryResult ignored;
+    if (!co_await server_query(abort_block, ignored)) co_return false;
+  }
   if (terminator == tag::kSync || terminator == tag::kQuery) {
     protocol::write_ready_for_query(out, state_.tx_status);
   } else if (terminator == tag::kFlush) {

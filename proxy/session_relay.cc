@@ -230,7 +230,11 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   if (auto* r = std::get_if<Respond>(&verdict)) {
     answer = std::move(*r);
   } else if (auto* run = std::get_if<RunPlan>(&verdict)) {
-    if (cannot_run.empty() && state_.tx_status == 'I') {
+    // Inside the client's transaction only plans that need none of their own can run (guarded
+    // steps under savepoints); the engine already refused the others with SG005.
+    const bool can_start =
+        state_.tx_status == 'I' || (state_.tx_status == 'T' && !run->plan->needs_outside_transaction());
+    if (cannot_run.empty() && can_start) {
       const bool ok = co_await run_plan(*run, plan_replies, terminator);
       co_return ok ? SlowResult::rescan : SlowResult::stop;
     }

@@ -15,7 +15,7 @@ namespace {
 const std::string kPsql = std::string(SG_PG_BINDIR) + "/psql";
 const std::string kPgDump = std::string(SG_PG_BINDIR) + "/pg_dump";
 
-std::string policy_yaml(int batch_rows = 1000, int attempts = 3) {
+std::string policy_yaml(int batch_rows = 1000, int attempts = 3, const std::string& lock_timeout_rule = "pass") {
   return "mode: enforce\n"
          "thresholds:\n"
          "  small_table_rows: 1000\n"
@@ -24,7 +24,7 @@ std::string policy_yaml(int batch_rows = 1000, int attempts = 3) {
          "  retry_backoff: 100ms\n"
          "  backfill_batch_rows: " + std::to_string(batch_rows) + "\n"
          "rules:\n"
-         "  require_lock_timeout: pass\n";
+         "  require_lock_timeout: " + lock_timeout_rule + "\n";
 }
 
 const char* kSchema = R"(
@@ -265,6 +265,37 @@ TEST_F(Plans, InsideATransactionBlockThePlanIsNotStarted) {
   EXPECT_EQ(c.exec("CREATE INDEX orders_note_idx ON orders (note)").sqlstate, "SG005");
   ASSERT_TRUE(c.exec("ROLLBACK").ok);
   EXPECT_EQ(direct("dbname=app").scalar("SELECT count(*) FROM pg_class WHERE relname = 'orders_note_idx'"), "0");
+}
+
+TEST_F(Plans, GuardedStatementsRunInsideTheClientsTransaction) {
+  proxy_ = start_proxy(policy_yaml(1000, 3, "rewrite"));
+  auto c = via_proxy("dbname=app");
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notice, &notices);
+  ASSERT_TRUE(c.exec("BEGIN").ok);
+  const auto r = c.exec("ALTER TABLE orders ADD COLUMN c int");
+  ASSERT_TRUE(r.ok) << r.sqlstate << " " << r.message;
+  ASSERT_FALSE(notices.empty());
+  EXPECT_NE(notices[0].find("rewritten by rule require_lock_timeout"), std::string::npos) << notices[0];
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INTRANS);
+  EXPECT_EQ(c.scalar("SHOW lock_timeout"), "0");  // the guard's SET LOCAL does not outlive the statement
+  ASSERT_TRUE(c.exec("COMMIT").ok);
+  EXPECT_EQ(direct("dbname=app").scalar("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass "
+                                        "AND attname = 'c'"),
+            "1");
+
+  // Blocked inside the transaction: retried under savepoints, then SG004, and the block fails as
+  // the statement would have made it fail; nothing of it is committed.
+  auto holder = direct("dbname=app");
+  ASSERT_TRUE(holder.exec("BEGIN").ok);
+  ASSERT_TRUE(holder.exec("SELECT count(*) FROM orders").ok);
+  ASSERT_TRUE(c.exec("BEGIN").ok);
+  ASSERT_TRUE(c.exec("INSERT INTO customers VALUES (99999, 'in tx')").ok);
+  EXPECT_EQ(c.exec("ALTER TABLE orders ADD COLUMN d int").sqlstate, "SG004");
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_INERROR);
+  ASSERT_TRUE(c.exec("COMMIT").ok);  // COMMIT of a failed block rolls back
+  ASSERT_TRUE(holder.exec("COMMIT").ok);
+  EXPECT_EQ(direct("dbname=app").scalar("SELECT count(*) FROM customers WHERE id = 99999"), "0");
 }
 
 TEST_F(Plans, CtrlCStopsABackfillBetweenBatches) {

@@ -321,6 +321,27 @@ TEST(PlanRunner, ResumeSkipsFinishedPhasesAndContinuesTheBackfillAfterItsLastKey
   EXPECT_EQ(runner.rows_backfilled(), 500);
 }
 
+TEST(PlanRunner, InsideTheClientsTransactionPhasesUseSavepointsAndLocalSettings) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE orders ADD COLUMN c int", 2, "ALTER TABLE orders DROP COLUMN c")};
+  PlanRunner runner(plan, 7, {}, true);
+  int attempts = 0;
+  auto run = drive(runner, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (starts_with(sql, "SAVEPOINT")) return ++attempts == 1 ? error("55P03", 'E') : ok_rows();
+    return ok_rows();
+  });
+  EXPECT_EQ(run.last.kind, PlanStep::done);
+  ASSERT_GE(run.sql.size(), 5u);
+  EXPECT_EQ(run.sql[1],
+            "SAVEPOINT schemagate_phase; SET LOCAL lock_timeout = '2000ms'; ALTER TABLE orders ADD COLUMN c int; "
+            "RELEASE SAVEPOINT schemagate_phase");
+  EXPECT_EQ(run.sql[2], "ROLLBACK TO SAVEPOINT schemagate_phase");  // the client's transaction lives on
+  EXPECT_TRUE(starts_with(run.sql[3], "SAVEPOINT"));
+  EXPECT_NE(run.sql.back().find("set_config('lock_timeout', '0', true)"), std::string::npos) << run.sql.back();
+  for (const auto& s : run.sql) EXPECT_EQ(s.find("DROP COLUMN"), std::string::npos);  // never cleaned up in there
+}
+
 TEST(PlanRunner, LostConnectionEndsThePlanWithoutSendingMore) {
   Plan plan;
   plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE a ADD b int"), phase(PhaseKind::guarded, "ALTER TABLE a ADD c int")};
