@@ -326,6 +326,60 @@ TEST_F(Plans, CtrlCStopsABackfillBetweenBatches) {
   EXPECT_NE(listed.output.find("succeeded"), std::string::npos) << listed.output;
 }
 
+TEST_F(Plans, AProxyKilledMidBackfillResumesWhenTheStatementIsSentAgain) {
+  proxy_ = start_proxy(policy_yaml(20));
+  const std::string journal = proxy_->dir() + "/state.db";
+  auto app = direct("dbname=app");
+  {
+    auto c = via_proxy("dbname=app");
+    ASSERT_TRUE(PQsendQuery(c.get(), "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()"));
+    ASSERT_TRUE(eventually([&] { return tokens_filled(app) > 0; }, 60s));
+    proxy_->kill_hard();
+  }
+  // A new proxy on the same journal finds the plan its predecessor left running.
+  TempDir& dir = policy_dirs_.emplace_back("sg-policy");
+  write_file(dir.file("policy.yaml"), policy_yaml(20));
+  ProxyOptions o;
+  o.upstream_port = pg_->port();
+  o.policy_mode = "enforce";
+  o.extra_args = {"--policy", dir.file("policy.yaml"), "--state", journal};
+  auto second = ProxyProcess::start(o);
+  EXPECT_TRUE(eventually([&] { return second->log().find("marked interrupted") != std::string::npos; }));
+  auto c = pq_connect_ok(second->conninfo("dbname=app"));
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notice, &notices);
+  const auto r = c.exec("ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()");
+  ASSERT_TRUE(r.ok) << r.sqlstate << " " << r.message;
+  ASSERT_GE(notices.size(), 2u);
+  EXPECT_NE(notices[1].find("resuming migration"), std::string::npos) << notices[1];
+  EXPECT_EQ(tokens_filled(app), 20000);
+  const auto listed = run_command({proxy_binary(), "migrations", "list", "--format", "json", "--state", journal});
+  EXPECT_NE(listed.output.find("\"succeeded\""), std::string::npos) << listed.output;
+}
+
+TEST_F(Plans, ADatabaseRestartMidPlanIsReportedAndTheStatementResumesLater) {
+  proxy_ = start_proxy(policy_yaml(20));
+  auto c = via_proxy("dbname=app");
+  {
+    auto probe = direct("dbname=app");
+    ASSERT_TRUE(PQsendQuery(c.get(), "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()"));
+    ASSERT_TRUE(eventually([&] { return tokens_filled(probe) > 0; }, 60s));
+  }
+  pg_->restart();
+  // The client learns that its statement did not complete: the proxy relays the loss of the
+  // server connection (FATAL 08006) and closes, as a direct connection would.
+  EXPECT_TRUE(eventually([&] { return !wait_not_busy(c.get(), 1s) || !drain_results(c.get()).ok; }, 60s));
+  EXPECT_TRUE(eventually([&] { return PQconsumeInput(c.get()) == 0; }, 60s));
+  auto again = via_proxy("dbname=app");
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(again.get(), collect_notice, &notices);
+  const auto done = again.exec("ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()");
+  ASSERT_TRUE(done.ok) << done.sqlstate << " " << done.message;
+  ASSERT_GE(notices.size(), 2u);
+  EXPECT_NE(notices[1].find("resuming migration"), std::string::npos) << notices[1];
+  EXPECT_EQ(tokens_filled(direct("dbname=app")), 20000);
+}
+
 TEST_F(Plans, AClientThatVanishesMidBackfillStopsThePlan) {
   proxy_ = start_proxy(policy_yaml(20));
   {

@@ -50,6 +50,9 @@ class ProxyProcess {
   /// Sends SIGTERM and waits up to `timeout`; returns the exit code (128+sig if killed by a signal),
   /// or -1 if it did not exit in time (then it is SIGKILLed).
   int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  /// Kills the proxy with SIGKILL (a crash, as far as anything it runs is concerned) and waits
+  /// for it; the destructor then does not count the exit as a failure.
+  void kill_hard();
   /// Waits for exit without signalling; -1 on timeout.
   int wait_exit(std::chrono::milliseconds timeout);
   bool alive();
@@ -63,6 +66,7 @@ class ProxyProcess {
   int port_ = 0;
   pid_t pid_ = -1;
   int exit_code_ = -1;
+  bool killed_on_purpose_ = false;
 };
 
 }  // namespace schemagate::testing
