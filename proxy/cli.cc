@@ -17,6 +17,7 @@
 #include "policy/commands/explain.h"
 #include "policy/engine.h"
 #include "proxy/migrations_command.h"
+#include "proxy/plan_command.h"
 #include "proxy/policy_interceptor.h"
 #include "proxy/server.h"
 
@@ -36,6 +37,7 @@ Usage:
   schemagate config check FILE
   schemagate check [--config FILE | --policy FILE] [--format text|json|github] [--pg-version N] FILE.sql...
   schemagate explain [--policy FILE] [--format text|json] [--pg-version N] [--in-transaction] [--table-rows N] "SQL"
+  schemagate plan [--config FILE | --policy FILE] [--dsn CONNINFO] [--format text|json] FILE.sql...
   schemagate migrations list [--state PATH | --config FILE] [--format text|json] [--limit N]
   schemagate migrations show ID [--state PATH | --config FILE] [--format text|json]
   schemagate --version
@@ -45,6 +47,8 @@ serve      run the proxy. The config file is optional; flags override it.
 config     validate a configuration file and the policy it uses (exit 0 valid, 2 invalid).
 check      lint migration files offline with the same policy engine (exit 0 clean, 1 findings, 2 error).
 explain    show the decision, rules and plan for each statement of one client message.
+plan       print the phased plan the proxy would run for each statement of migration files (live
+           facts from --dsn when given).
 migrations list the rewrite plans in the plan journal (state.path), or show one in full.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
@@ -258,6 +262,7 @@ int run_cli(int argc, char** argv) {
   }
   if (cmd == "serve") return serve(rest);
   if (cmd == "migrations") return run_migrations(rest, std::cout, std::cerr);
+  if (cmd == "plan") return run_plan_command(rest, std::cout, std::cerr);
   if (cmd == "config") {
     if (rest.empty() || rest[0] != "check") return usage_error("usage: schemagate config check FILE");
     return config_check({rest.begin() + 1, rest.end()});

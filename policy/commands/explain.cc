@@ -14,7 +14,9 @@ const char* usage() {
          "[--in-transaction] [--table-rows N] [--assume-large-tables] [--user U] \"SQL\"\n";
 }
 
-void print_text(const BatchDecision& d, const config::Policy& policy, std::ostream& out) {
+}  // namespace
+
+void commands::print_decision_text(const BatchDecision& d, const config::Policy& policy, std::ostream& out) {
   out << "mode: " << config::to_string(policy.mode) << (d.enforced ? "" : " (decisions are logged, not enforced)")
       << "\n";
   if (d.fast_path) {
@@ -75,8 +77,6 @@ void print_text(const BatchDecision& d, const config::Policy& policy, std::ostre
   }
 }
 
-}  // namespace
-
 int run_explain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   commands::CommonOptions opts;
   std::string error;
@@ -109,7 +109,7 @@ int run_explain(const std::vector<std::string>& args, std::ostream& out, std::os
   }
   const BatchDecision d = engine.evaluate(sql, session, &facts);
   if (opts.format == "json") out << commands::decision_json(d, *policy, 2) << "\n";
-  else print_text(d, *policy, out);
+  else commands::print_decision_text(d, *policy, out);
   return 0;
 }
 

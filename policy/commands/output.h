@@ -32,6 +32,10 @@ bool parse_common(const std::vector<std::string>& args, bool explain, CommonOpti
 /// to `errors` as printable lines.
 std::optional<config::Policy> load_policy(const CommonOptions& o, std::vector<std::string>& errors);
 
+/// The human-readable decision `explain` prints: per statement its kind, locks, outcome, rules,
+/// explanation and plan phases.
+void print_decision_text(const BatchDecision& d, const config::Policy& policy, std::ostream& out);
+
 /// One plan as the JSON object explain prints under "plan" (the journal stores it too).
 std::string plan_json_text(const Plan& plan);
 

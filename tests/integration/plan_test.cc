@@ -380,6 +380,39 @@ TEST_F(Plans, ADatabaseRestartMidPlanIsReportedAndTheStatementResumesLater) {
   EXPECT_EQ(tokens_filled(direct("dbname=app")), 20000);
 }
 
+TEST_F(Plans, PlanCommandPrintsThePhasesTheProxyWouldRun) {
+  TempDir work("sg-plan");
+  write_file(work.file("m.sql"),
+             "CREATE INDEX ON orders (customer_id);\n"
+             "ALTER TABLE orders ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();\n");
+  const std::string policy = policy_dirs_.front().file("policy.yaml");
+  const auto live = run_command_split(
+      {proxy_binary(), "plan", "--policy", policy, "--dsn", pg_->conninfo("dbname=app"), work.file("m.sql")});
+  EXPECT_EQ(live.exit_code, 0) << live.output << live.errors;
+  EXPECT_NE(live.output.find("(live facts)"), std::string::npos) << live.output;
+  EXPECT_NE(live.output.find("CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders"), std::string::npos)
+      << live.output;
+  EXPECT_NE(live.output.find("[backfill"), std::string::npos) << live.output;
+  const auto json = run_command_split(
+      {proxy_binary(), "plan", "--policy", policy, "--format", "json", "--dsn", pg_->conninfo("dbname=app"),
+       work.file("m.sql")});
+  EXPECT_EQ(json.exit_code, 0) << json.errors;
+  EXPECT_NE(json.output.find("\"kind\": \"autocommit\""), std::string::npos) << json.output;
+  // Nothing was run: planning only reads the catalog.
+  EXPECT_EQ(direct("dbname=app").scalar("SELECT count(*) FROM pg_class WHERE relname = 'orders_customer_id_idx'"),
+            "0");
+  const auto offline = run_command_split({proxy_binary(), "plan", "--policy", policy, work.file("m.sql")});
+  EXPECT_EQ(offline.exit_code, 0) << offline.errors;
+  EXPECT_NE(offline.output.find("facts unknown"), std::string::npos) << offline.output;
+  const auto down = run_command_split(
+      {proxy_binary(), "plan", "--dsn", "host=127.0.0.1 port=1 connect_timeout=5", work.file("m.sql")});
+  EXPECT_EQ(down.exit_code, 1) << down.output << down.errors;
+  EXPECT_NE(down.errors.find("cannot connect"), std::string::npos) << down.errors;
+  const auto help = run_command_split({proxy_binary(), "plan", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("usage: schemagate plan"), std::string::npos);
+}
+
 TEST_F(Plans, AClientThatVanishesMidBackfillStopsThePlan) {
   proxy_ = start_proxy(policy_yaml(20));
   {
