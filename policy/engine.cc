@@ -299,7 +299,13 @@ struct Decider {
       f.action = a == Outcome::rewrite ? Outcome::reject : a;
       f.message = "the rewrite of " + d.statement.tag + " must run outside a transaction block" +
                   (ctx.in_transaction ? "" : " (this multi-statement string is one)");
-      f.detail = "Phase '" + plan->phases.front().description + "' cannot run inside a transaction block.";
+      const Phase* blocking = &plan->phases.front();
+      for (const auto& ph : plan->phases)
+        if (ph.outside_transaction()) {
+          blocking = &ph;
+          break;
+        }
+      f.detail = "Phase '" + blocking->description + "' cannot run inside a transaction block.";
       f.hint = std::string(find_rule("concurrently_in_transaction")->alternative) + " " + tool_hint();
       d.findings.insert(d.findings.begin(), f);
       d.outcome = f.action;

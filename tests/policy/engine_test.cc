@@ -70,6 +70,17 @@ TEST(Engine, InTransactionRewriteIsSg005WithHint) {
   EXPECT_EQ(PolicyEngine{p}.evaluate("CREATE INDEX i ON t (a)", s, nullptr).outcome, Outcome::hold);
 }
 
+// The SG005 detail names the phase that needs to run outside a transaction, not the first one.
+TEST(Engine, InTransactionDetailNamesThePhaseThatCannotRunThere) {
+  PolicyEngine engine{config::Policy{}};
+  SessionInfo s = guarded();
+  s.tx_status = 'T';
+  const auto d = engine.evaluate("ALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid()", s, nullptr);
+  ASSERT_EQ(d.statements.size(), 1u);
+  EXPECT_EQ(d.statements[0].sqlstate, "SG005");
+  EXPECT_NE(d.statements[0].detail.find("backfill"), std::string::npos) << d.statements[0].detail;
+}
+
 TEST(Engine, TableSizeFromCatalogFacts) {
   PolicyEngine engine{config::Policy{}};
   FakeFacts facts;
