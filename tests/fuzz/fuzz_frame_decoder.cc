@@ -3,7 +3,8 @@
 //   - it never consumes more than it was given, and never reports a frame it has not seen whole;
 //   - a whole frame's wire_size equals 5 + body size and respects the cap;
 //   - passthrough bytes plus whole frames add up to exactly the bytes consumed;
-//   - the typed message parsers never read out of bounds (ASan checks that).
+//   - the typed message parsers (Query, Parse with its parameter types, Bind, Describe, Close,
+//     Execute, ErrorResponse, ...) never read out of bounds (ASan checks that).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -49,7 +50,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ParameterStatus ps;
         BackendKeyData k;
         (void)parse_query(r.frame, q);
-        (void)parse_parse(r.frame, p);
+        if (!parse_parse(r.frame, p))
+          for (std::size_t i = 0; i < p.param_count; ++i) (void)p.param_type(i);
+        Bind b;
+        DescribeTarget d;
+        Execute x;
+        (void)parse_bind(r.frame, b);
+        (void)parse_describe(r.frame, d);
+        (void)parse_close(r.frame, d);
+        (void)parse_execute(r.frame, x);
         (void)parse_error_fields(r.frame, e);
         (void)parse_parameter_status(r.frame, ps);
         (void)parse_backend_key_data(r.frame, k);
