@@ -52,6 +52,7 @@ ANALYZE;
 // What each test may have left behind, so that the tests do not depend on their order (and a
 // failed run does not break the next one). All of it is catalog-only: no table rewrite.
 const char* kReset = R"(
+SET client_min_messages = warning;
 DROP INDEX IF EXISTS orders_customer_id_idx;
 ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_customer_fk,
   DROP CONSTRAINT IF EXISTS schemagate_orders_note_not_null,
@@ -127,15 +128,17 @@ class Workload {
         q = r.conn.exec_params("UPDATE orders SET amount = amount + 1 WHERE id = $1", {id});
       } else {
         const long new_id = next_insert_id++;
+        const std::string id_text = std::to_string(new_id), customer = std::to_string(1 + new_id % 2000);
         q = r.conn.exec_params("INSERT INTO orders (id, customer_id, note, amount) VALUES ($1, $2, $3, 1)",
-                               {std::to_string(new_id), std::to_string(1 + new_id % 2000), "w" + std::to_string(new_id)});
+                               {id_text, customer, "w" + id_text});
       }
       const auto at = Clock::now();
       ++completed_[i];
       if (q.ok) {
         track.done.push_back(at);
       } else {
-        if (track.errors.size() < 20) track.errors.push_back("client " + std::to_string(i) + ": " + q.sqlstate + " " + q.message);
+        if (track.errors.size() < 20)
+          track.errors.push_back("client " + std::to_string(i) + ": " + q.sqlstate + " " + q.message);
         if (!r.conn.ok()) return;
       }
       std::this_thread::sleep_for(kThinkTime);
@@ -273,13 +276,13 @@ class ZeroDowntime : public ProxiedPg {
     return ProxyProcess::start(o);
   }
 
-  /// Runs `sql` through the enforcing proxy while the workload runs through it too; expects a
-  /// plan whose every phase is reported, no failed client query, and writer progress in every
-  /// phase long enough to measure. Prints the timeline per phase.
   struct Observed {
     DdlRun run;
     Progress writers;  // over the whole statement
   };
+  /// Runs `sql` through the enforcing proxy while the workload runs through it too; expects a
+  /// plan whose every phase is reported, no failed client query, and writer progress in every
+  /// phase long enough to measure. Prints the timeline per phase.
   Observed expect_writers_progress_in_every_phase(const std::string& sql) {
     SCOPED_TRACE(sql);
     Workload load(proxy_->conninfo());
@@ -292,13 +295,15 @@ class ZeroDowntime : public ProxiedPg {
     EXPECT_GT(n, 0u) << "no phase NOTICEs: was the statement rewritten?";
     EXPECT_EQ(phases.size(), n) << "every phase reports its end";
 
-    const Window whole{sql + " (rewritten, " + std::to_string(n) + " phases)", run.sent, run.done};
+    const std::string phases_text = std::to_string(n) + (n == 1 ? " phase" : " phases");
+    const Window whole{sql + " (rewritten, " + phases_text + ")", run.sent, run.done};
     print_window("", whole, load);
     const auto writers = load.writer_times();
     for (const auto& w : phases) {
       print_window("  ", w, load);
       if (w.to - w.from >= kMeasurable) {
-        EXPECT_GT(progress_in(writers, w).queries, 0) << w.label << " lasted " << w.seconds() << " s without a writer query";
+        EXPECT_GT(progress_in(writers, w).queries, 0)
+            << w.label << " lasted " << w.seconds() << " s without a writer query";
       }
     }
     const auto errors = load.errors();
@@ -344,7 +349,8 @@ TEST_F(ZeroDowntime, VolatileDefaultColumnKeepsWritersMovingWhereTheRawStatement
   auto raw_proxy = start_proxy("observe");
   Workload load(proxy_->conninfo());
   ASSERT_TRUE(load.wait_running());
-  const auto raw = run_ddl(raw_proxy->conninfo(), "ALTER TABLE orders ADD COLUMN token_raw uuid NOT NULL DEFAULT gen_random_uuid()");
+  const auto raw =
+      run_ddl(raw_proxy->conninfo(), "ALTER TABLE orders ADD COLUMN token_raw uuid NOT NULL DEFAULT gen_random_uuid()");
   load.stop();
   ASSERT_TRUE(raw.result.ok) << raw.result.message;
   EXPECT_NE(relfilenode(), before) << "the raw statement should have rewritten the table";
