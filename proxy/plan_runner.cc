@@ -54,28 +54,29 @@ std::uint32_t PlanRunner::backoff_ms(const policy::RetryPolicy& r, std::uint32_t
 std::string PlanRunner::keyset_batch_sql(const policy::Backfill& b, const std::vector<std::string>& keys,
                                          const std::vector<std::string>& after) {
   // The next batch_rows keys after the last one, in key order (an index range scan on the primary
-  // key, never OFFSET or a re-scanned LIMIT); the rows among them still NULL get the value; the
-  // answer is the number filled and the batch's last key, or no row when the table is exhausted.
-  std::string cols, t_cols, b_cols, last_cols, desc;
+  // key, never OFFSET or a re-scanned LIMIT); the rows of that key range still NULL get the value;
+  // the answer is the number filled and the batch's last key, or no row when the table is
+  // exhausted. The UPDATE is bounded by the key range itself rather than joined to the batch:
+  // the new column has no statistics, and a join made the planner hash-join a scan of the whole
+  // table for every batch.
+  std::string cols, t_cols, last_cols, desc;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const char* sep = i ? ", " : "";
     cols += sep + keys[i];
     t_cols += sep + std::string("schemagate_t.") + keys[i];
-    b_cols += sep + std::string("schemagate_b.") + keys[i];
-    last_cols += ", schemagate_b." + keys[i] + "::text";
-    desc += sep + std::string("schemagate_b.") + keys[i] + " DESC";
+    last_cols += ", schemagate_l." + keys[i] + "::text";
+    desc += sep + keys[i] + " DESC";
   }
-  std::string where;
-  if (!after.empty()) {
-    std::string lits;
-    for (std::size_t i = 0; i < after.size(); ++i) lits += (i ? ", " : "") + quote_literal(after[i]);
-    where = " WHERE (" + cols + ") > (" + lits + ")";
-  }
+  std::string lits;
+  for (std::size_t i = 0; i < after.size(); ++i) lits += (i ? ", " : "") + quote_literal(after[i]);
+  const std::string where = after.empty() ? std::string() : " WHERE (" + cols + ") > (" + lits + ")";
+  const std::string lower = after.empty() ? std::string() : "(" + t_cols + ") > (" + lits + ") AND ";
   return "WITH schemagate_b AS MATERIALIZED (SELECT " + cols + " FROM " + b.table + where + " ORDER BY " + cols +
-         " LIMIT " + std::to_string(b.batch_rows) + "), schemagate_u AS (UPDATE " + b.table +
-         " AS schemagate_t SET " + b.column + " = " + b.value + " FROM schemagate_b WHERE (" + t_cols + ") = (" +
-         b_cols + ") AND schemagate_t." + b.column + " IS NULL RETURNING 1) SELECT (SELECT count(*) FROM schemagate_u)" +
-         last_cols + " FROM schemagate_b ORDER BY " + desc + " LIMIT 1";
+         " LIMIT " + std::to_string(b.batch_rows) + "), schemagate_l AS MATERIALIZED (SELECT " + cols +
+         " FROM schemagate_b ORDER BY " + desc + " LIMIT 1), schemagate_u AS (UPDATE " + b.table +
+         " AS schemagate_t SET " + b.column + " = " + b.value + " WHERE " + lower + "(" + t_cols + ") <= (SELECT " +
+         cols + " FROM schemagate_l) AND schemagate_t." + b.column +
+         " IS NULL RETURNING 1) SELECT (SELECT count(*) FROM schemagate_u)" + last_cols + " FROM schemagate_l";
 }
 
 std::string PlanRunner::ctid_batch_sql(const policy::Backfill& b, std::int64_t first_block, std::int64_t end_block) {
