@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/approvals_section.h"
 #include "config/policy_section.h"
 
 namespace schemagate::config {
@@ -93,6 +94,7 @@ void validate(const Config& c, std::vector<ConfigError>& errors) {
   if (c.upstream.is_unix_socket() && c.upstream.host.size() > kMaxSocketDirBytes)
     errors.push_back({"upstream.host", 0, too_long});
   if (c.state.path.empty()) errors.push_back({"state.path", 0, "must not be empty"});
+  validate_approvals(c, errors);
   // PostgreSQL never offers TLS on a Unix socket (libpq ignores sslmode there); a mode that
   // demands it could never be met, so say so now rather than at the first connection.
   using M = UpstreamTlsMode;
@@ -114,7 +116,7 @@ LoadResult load_config_text(const std::string& yaml_text) {
   }
   ErrorSink errors;
   try {
-    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "workers", "io", "policy", "state"});
+    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "workers", "io", "policy", "state", "admin", "approvals"});
     if (top.valid()) {
       load_listen(top.node("listen"), errors, result.config.listen);
       load_upstream(top.node("upstream"), errors, result.config.upstream);
@@ -124,6 +126,8 @@ LoadResult load_config_text(const std::string& yaml_text) {
       load_io(top.node("io"), errors, result.config.io);
       load_policy_section(top.node("policy"), errors, result.config.policy);
       load_state(top.node("state"), errors, result.config.state);
+      load_admin_section(top.node("admin"), errors, result.config.admin);
+      load_approvals_section(top.node("approvals"), errors, result.config.approvals);
     }
   } catch (const YAML::Exception& e) {  // defensive: a yaml-cpp conversion we did not foresee
     errors.add("", e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg);

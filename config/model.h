@@ -2,6 +2,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/policy_model.h"
 
@@ -86,6 +87,66 @@ struct State {
   std::string path = "schemagate-state.db";
 };
 
+/// Bearer token of one approver. The token itself comes from the config or from a file (a
+/// mounted Kubernetes Secret); never logged.
+struct AdminToken {
+  std::string approver;  // the identity recorded on decisions
+  std::string token;
+};
+
+/// The admin HTTP listener: approvals API (and, later, /metrics, /healthz).
+struct Admin {
+  std::string address;      // empty: no admin listener
+  std::uint16_t port = 6433;  // 0: an ephemeral port (tests)
+  ListenTls tls;            // cert_file/key_file: serve HTTPS
+  // Base of the URLs put in NOTICEs and webhook payloads ("https://schemagate.example.com");
+  // empty: http(s)://address:port.
+  std::string public_url;
+  std::vector<AdminToken> tokens;  // from admin.tokens and admin.tokens_file ("approver:token" lines)
+  std::string tokens_file;
+  std::uint32_t max_body_bytes = 64 * 1024;
+};
+
+enum class WebhookMode { notify, decide };
+/// What a `decide` webhook's silence (timeout, error, bad answer) means.
+enum class WebhookFallback { pending, deny };
+
+struct Webhook {
+  std::string url;                  // http:// or https://host[:port]/path
+  WebhookMode mode = WebhookMode::notify;
+  std::string secret;               // HMAC-SHA256 key (secret or secret_file; required)
+  std::string secret_file;
+  std::uint32_t timeout_ms = 5000;  // per attempt
+  std::uint32_t retries = 3;        // extra attempts after the first, with exponential backoff
+  WebhookFallback fallback = WebhookFallback::pending;
+  std::string ca_file;              // https: CA bundle to verify the receiver; empty = system store
+};
+
+/// Where approval requests live: sqlite (a file; the proxies of one host) or postgres (shared by
+/// every replica).
+struct ApprovalStore {
+  enum class Backend { sqlite, postgres } backend = Backend::sqlite;
+  std::string path = "schemagate-approvals.db";  // sqlite: the file (":memory:": lost at exit)
+  std::string dsn;                   // postgres: a libpq connection string
+  std::string schema = "schemagate";  // postgres: tables live in this schema
+  std::uint32_t poll_ms = 1000;      // how often waiting sessions re-read their request (fallback to LISTEN)
+};
+
+/// Just-in-time approval of held statements.
+struct Approvals {
+  std::uint32_t wait_ms = 600000;                // how long a held client waits outside a transaction
+  std::uint32_t wait_in_transaction_ms = 60000;  // inside one (its locks stay held meanwhile)
+  std::uint32_t reminder_ms = 30000;             // NOTICE while waiting
+  std::uint32_t request_ttl_ms = 86400000;       // a pending request expires after this
+  std::uint32_t validity_ms = 3600000;           // an approval may be used this long after it is given
+  bool single_use = true;                        // an approval runs its statement once
+  std::uint32_t approvals_required = 1;          // distinct approvers needed
+  bool require_distinct_approver = true;         // an approver cannot approve their own database user's request
+  std::uint32_t webhook_queue = 1000;            // notifications waiting for delivery; beyond it they are dropped (and counted)
+  ApprovalStore store;
+  std::vector<Webhook> webhooks;
+};
+
 /// The whole validated configuration, immutable once loaded.
 struct Config {
   Listen listen;
@@ -96,6 +157,8 @@ struct Config {
   Io io;
   PolicyRef policy;
   State state;
+  Admin admin;
+  Approvals approvals;
 };
 
 const char* to_string(UpstreamTlsMode m);

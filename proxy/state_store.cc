@@ -1,16 +1,12 @@
 #include "proxy/state_store.h"
 
+#include "proxy/sqlite_file.h"
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <sqlite3.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <filesystem>
 #include <mutex>
-#include <system_error>
-#include <thread>
 
 namespace schemagate::proxy {
 namespace {
@@ -21,9 +17,6 @@ constexpr int kSchemaVersion = 1;
 // PRAGMA application_id ("SGPJ"): tells our journal apart from any other SQLite file that
 // state.path might point at by mistake.
 constexpr int kApplicationId = 0x5347504a;
-// Several proxies on one host and the CLI may have the file open; a writer waits this long for
-// another's transaction (each of ours is one short statement).
-constexpr int kBusyTimeoutMs = 5000;
 
 constexpr const char* kCreateSchema = R"(
 CREATE TABLE plans (
@@ -76,10 +69,7 @@ constexpr const char* kMarkInterrupted =
 #undef SG_PLAN_COLUMNS
 #undef SG_NEWEST_FIRST
 
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
+std::int64_t now_ms() { return wall_clock_ms(); }
 
 std::string to_hex(const unsigned char* p, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -99,51 +89,9 @@ bool random_id(std::string& out) {
   return true;
 }
 
-struct CloseDb {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct FinalizeStmt {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Db = std::unique_ptr<sqlite3, CloseDb>;
-using Stmt = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
-
-/// Binds parameters 1, 2, ... in order, remembering the first failure; resets the statement
-/// (and drops the bindings) when it goes out of scope, so a cached statement is always ready.
-class Call {
- public:
-  explicit Call(sqlite3_stmt* s) : s_(s) {}
-  ~Call() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  Call(const Call&) = delete;
-  Call& operator=(const Call&) = delete;
-
-  Call& text(std::string_view v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_text64(s_, next_, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-    ++next_;
-    return *this;
-  }
-  Call& integer(std::int64_t v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(s_, next_, v);
-    ++next_;
-    return *this;
-  }
-  /// SQLITE_ROW, SQLITE_DONE or an error code (a failed bind included).
-  int step() { return rc_ == SQLITE_OK ? sqlite3_step(s_) : rc_; }
-  sqlite3_stmt* stmt() const { return s_; }
-
- private:
-  sqlite3_stmt* s_;
-  int next_ = 1;
-  int rc_ = SQLITE_OK;
-};
-
-std::string column_text(sqlite3_stmt* s, int i) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
-}
+using Stmt = SqliteStmt;
+using Call = SqliteCall;
+std::string column_text(sqlite3_stmt* s, int i) { return sqlite_column_text(s, i); }
 
 /// Reads one row in SG_PLAN_COLUMNS order; false if the status is not one this version knows.
 bool read_row(sqlite3_stmt* s, PlanJournalEntry& e) {
@@ -169,67 +117,12 @@ bool read_row(sqlite3_stmt* s, PlanJournalEntry& e) {
   return true;
 }
 
-/// Checks what SQLite would only report as "unable to open database file": WAL mode also
-/// creates PATH-wal and PATH-shm beside the file, so the directory itself must be writable.
-bool check_location(const std::string& path, std::string& error) {
-  namespace fs = std::filesystem;
-  const std::string what = "cannot open plan journal '" + path + "': ";
-  if (path.empty()) {
-    error = "cannot open plan journal: the path is empty";
-    return false;
-  }
-  std::error_code ec;
-  const fs::path p(path);
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  const auto dir_status = fs::status(dir, ec);
-  if (!fs::exists(dir_status)) {
-    error = what + "directory '" + dir.string() + "' does not exist";
-    return false;
-  }
-  if (!fs::is_directory(dir_status)) {
-    error = what + "'" + dir.string() + "' is not a directory";
-    return false;
-  }
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    error = what + "directory '" + dir.string() + "' is not writable (the journal keeps its -wal and -shm files there)";
-    return false;
-  }
-  const auto file_status = fs::status(p, ec);
-  if (fs::is_directory(file_status)) {
-    error = what + "it is a directory";
-    return false;
-  }
-  if (fs::exists(file_status) && ::access(path.c_str(), R_OK | W_OK) != 0) {
-    error = what + "the file is not readable and writable";
-    return false;
-  }
-  return true;
-}
-
 class SqliteStateStore final : public StateStore {
  public:
-  explicit SqliteStateStore(std::string path) : path_(std::move(path)) {}
+  explicit SqliteStateStore(std::string path) : path_(path), file_(std::move(path), "plan journal") {}
 
   bool open(std::string& error) {
-    sqlite3* raw = nullptr;
-    // NOMUTEX: mu_ already serializes every use of the connection.
-    constexpr int kFlags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    const int rc = sqlite3_open_v2(path_.c_str(), &raw, kFlags, nullptr);
-    db_.reset(raw);  // sqlite hands out a handle (holding the message) even when opening fails
-    if (rc != SQLITE_OK) return fail("open", error);
-    sqlite3_extended_result_codes(db_.get(), 1);
-    sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
-    // WAL: readers (the CLI, other proxies) never block the writer; NORMAL: an fsync per
-    // checkpoint, not per commit. A power cut may lose the last progress records (a resumed
-    // plan then repeats a phase it had finished), never the file's consistency.
-    std::string mode;
-    if (!switch_to_wal(mode, error)) return false;
-    if (mode != "wal" && mode != "memory") {
-      error = "plan journal " + path_ + ": cannot use WAL journal mode (SQLite chose '" + mode +
-              "'; a network file system?)";
-      return false;
-    }
-    if (!exec("PRAGMA synchronous = NORMAL", "set synchronous", error) || !migrate(error)) return false;
+    if (!file_.open(error) || !file_.migrate(kApplicationId, kSchemaVersion, kCreateSchema, error)) return false;
     return prepare(kInsert, insert_, error) && prepare(kResume, resume_, error) &&
            prepare(kPhaseDone, phase_done_, error) && prepare(kBackfill, backfill_, error) &&
            prepare(kFinish, finish_, error) && prepare(kFindResumable, find_resumable_, error) &&
@@ -270,7 +163,7 @@ class SqliteStateStore final : public StateStore {
     Call c(resume_.get());
     c.text(id).integer(now_ms());
     if (c.step() != SQLITE_DONE) return fail("resume_plan", error);
-    if (sqlite3_changes(db_.get()) == 1) return true;
+    if (sqlite3_changes(file_.db()) == 1) return true;
     return explain_no_change("resume_plan", id, error);
   }
 
@@ -279,7 +172,7 @@ class SqliteStateStore final : public StateStore {
     Call c(phase_done_.get());
     c.text(id).integer(phases_done).integer(now_ms());
     if (c.step() != SQLITE_DONE) return fail("record_phase_done", error);
-    if (sqlite3_changes(db_.get()) == 1) return true;
+    if (sqlite3_changes(file_.db()) == 1) return true;
     return explain_no_change("record_phase_done", id, error, phases_done);
   }
 
@@ -293,7 +186,7 @@ class SqliteStateStore final : public StateStore {
     Call c(backfill_.get());
     c.text(id).integer(rows).text(resume).integer(now_ms());
     if (c.step() != SQLITE_DONE) return fail("record_backfill", error);
-    if (sqlite3_changes(db_.get()) == 1) return true;
+    if (sqlite3_changes(file_.db()) == 1) return true;
     return explain_no_change("record_backfill", id, error);
   }
 
@@ -307,7 +200,7 @@ class SqliteStateStore final : public StateStore {
     Call c(finish_.get());
     c.text(id).text(to_string(status)).text(error_text).integer(now_ms());
     if (c.step() != SQLITE_DONE) return fail("finish_plan", error);
-    if (sqlite3_changes(db_.get()) == 1) return true;
+    if (sqlite3_changes(file_.db()) == 1) return true;
     return explain_no_change("finish_plan", id, error);
   }
 
@@ -352,90 +245,16 @@ class SqliteStateStore final : public StateStore {
       fail("mark_running_interrupted", error);
       return -1;
     }
-    return sqlite3_changes(db_.get());
+    return sqlite3_changes(file_.db());
   }
 
  private:
-  /// Every SQLite error names the journal and the operation: there may be several journals.
-  bool fail(const char* op, std::string& error) const {
-    error = "plan journal " + path_ + ": " + op + ": " + (db_ ? sqlite3_errmsg(db_.get()) : "out of memory");
-    return false;
-  }
+  bool fail(const char* op, std::string& error) const { return file_.fail(op, error); }
+  bool prepare(const char* sql, Stmt& out, std::string& error) { return file_.prepare(sql, out, error); }
 
   void bad_status(const char* op, const std::string& id, std::string& error) const {
     error = "plan journal " + path_ + ": " + op + ": entry " + id +
             " has a status this schemagate does not know (written by a newer version?)";
-  }
-
-  /// Runs constant SQL (never text from outside: that is bound to prepared statements).
-  bool exec(const std::string& sql, const char* op, std::string& error) {
-    return sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK || fail(op, error);
-  }
-
-  /// Runs a pragma that returns one value, as text.
-  bool pragma(const char* sql, std::string& value, std::string& error) {
-    Stmt s;
-    if (!prepare(sql, s, error)) return false;
-    Call c(s.get());
-    const int rc = c.step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(sql, error);
-    value = rc == SQLITE_ROW ? column_text(s.get(), 0) : "";
-    return true;
-  }
-
-  /// PRAGMA journal_mode = WAL, retried while another connection holds the file: SQLite
-  /// answers SQLITE_BUSY here at once, without the busy handler (several proxies starting
-  /// together on a new file).
-  bool switch_to_wal(std::string& mode, std::string& error) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
-    for (;;) {
-      Stmt s;
-      if (!prepare("PRAGMA journal_mode = WAL", s, error)) return false;
-      Call c(s.get());
-      const int rc = c.step();
-      if (rc == SQLITE_ROW) {
-        mode = column_text(s.get(), 0);
-        return true;
-      }
-      const bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
-      if (!busy || std::chrono::steady_clock::now() >= deadline) return fail("set WAL journal mode", error);
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-
-  bool prepare(const char* sql, Stmt& out, std::string& error) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
-      return fail("prepare", error);
-    out.reset(s);
-    return true;
-  }
-
-  /// Creates the schema in a new file, or checks an existing one. BEGIN IMMEDIATE: two
-  /// processes opening a fresh file at once create it once.
-  bool migrate(std::string& error) {
-    if (!exec("BEGIN IMMEDIATE", "migrate", error)) return false;
-    std::string app_id, version, tables;
-    bool ok = pragma("PRAGMA application_id", app_id, error) && pragma("PRAGMA user_version", version, error) &&
-              pragma("SELECT count(*) FROM sqlite_schema", tables, error);
-    if (ok && app_id == "0" && version == "0" && tables == "0") {
-      ok = exec(kCreateSchema, "create schema", error) &&
-           exec("PRAGMA application_id = " + std::to_string(kApplicationId), "create schema", error) &&
-           exec("PRAGMA user_version = " + std::to_string(kSchemaVersion), "create schema", error);
-    } else if (ok && app_id != std::to_string(kApplicationId)) {
-      error = "plan journal " + path_ + ": not a schemagate plan journal (another application's SQLite file?)";
-      ok = false;
-    } else if (ok && version != std::to_string(kSchemaVersion)) {
-      // Later schema versions add their forward migrations here, each in this transaction.
-      error = "plan journal " + path_ + ": schema version " + version + " is not supported by this schemagate (" +
-              std::to_string(kSchemaVersion) + "); written by a newer version?";
-      ok = false;
-    }
-    if (!ok) {
-      sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      return false;
-    }
-    return exec("COMMIT", "migrate", error);
   }
 
   std::optional<PlanJournalEntry> read_one(Call& c, const char* op, std::string& error) {
@@ -476,8 +295,8 @@ class SqliteStateStore final : public StateStore {
   }
 
   const std::string path_;
-  std::mutex mu_;  // one connection, one statement at a time
-  Db db_;          // declared before the statements: destroyed after them
+  std::mutex mu_;     // one connection, one statement at a time
+  SqliteFile file_;   // declared before the statements: destroyed after them
   Stmt insert_, resume_, phase_done_, backfill_, finish_, find_resumable_, get_, list_, mark_interrupted_;
 };
 
@@ -507,7 +326,6 @@ std::string statement_hash(std::string_view statement) {
 }
 
 std::unique_ptr<StateStore> open_sqlite_state_store(const std::string& path, std::string& error) {
-  if (path != ":memory:" && !check_location(path, error)) return nullptr;
   auto store = std::make_unique<SqliteStateStore>(path);
   if (!store->open(error)) return nullptr;
   return store;
