@@ -4,7 +4,7 @@
 
 namespace schemagate::config {
 
-std::optional<Endpoint> parse_endpoint(std::string_view text) {
+std::optional<Endpoint> parse_endpoint(std::string_view text, bool allow_port_zero) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return std::nullopt;
   auto host = text.substr(0, colon);
@@ -15,7 +15,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
   }
   unsigned port = 0;
   const auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc{} || p != port_text.data() + port_text.size() || port == 0 || port > 65535)
+  if (port_text.empty() || ec != std::errc{} || p != port_text.data() + port_text.size() || (port == 0 && !allow_port_zero) || port > 65535)
     return std::nullopt;
   return Endpoint{std::string(host), static_cast<std::uint16_t>(port)};
 }

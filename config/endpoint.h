@@ -12,7 +12,7 @@ struct Endpoint {
   std::uint16_t port = 0;
 };
 
-/// Parses host:port; nullopt when the port is missing or not 1-65535.
-std::optional<Endpoint> parse_endpoint(std::string_view text);
+/// Parses host:port; nullopt when the port is missing or not 1-65535 (0-65535 with `allow_port_zero`).
+std::optional<Endpoint> parse_endpoint(std::string_view text, bool allow_port_zero = false);
 
 }  // namespace schemagate::config

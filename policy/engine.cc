@@ -228,6 +228,7 @@ struct Decider {
     }
     if (!governed && d.rule_ids.empty()) d.outcome = Outcome::pass;
     if (d.outcome == Outcome::rewrite) plan(d, ctx, scope, std::move(early));
+    if (d.outcome == Outcome::hold) plan_after_approval(d, ctx);
     explain(d);
     return d;
   }
@@ -257,6 +258,19 @@ struct Decider {
     if (!p || !guards_every_phase(*p)) return std::nullopt;
     fs.erase(it);
     return p;
+  }
+
+  // A held statement that other rules would rewrite runs through that plan once approved. When
+  // there is no plan (no rewrite finding, the planner cannot, or it needs to run outside the
+  // client's transaction) it runs as written after approval: the approver saw it as written.
+  void plan_after_approval(StatementDecision& d, const RuleContext& ctx) const {
+    std::vector<Finding> rewrite;
+    for (const auto& f : d.findings)
+      if (f.action == Outcome::rewrite) rewrite.push_back(f);
+    if (rewrite.empty()) return;
+    std::string why_not;
+    auto p = planner.plan(d.statement, rewrite, plan_context(ctx), why_not);
+    if (p && !(p->needs_outside_transaction() && ctx.transactional())) d.plan = std::move(p);
   }
 
   PlanContext plan_context(const RuleContext& ctx) const {

@@ -1,6 +1,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,6 +16,8 @@ struct ServerKey {
   /// Raised when a CancelRequest names the session, so that the proxy's own work for it (a
   /// rewrite plan between statements, a backoff) stops too. May be null.
   std::shared_ptr<std::atomic<bool>> cancelled;
+  /// Wakes the session after `cancelled` is raised (posts to its executor; thread-safe). May be empty.
+  std::function<void()> wake;
 };
 
 /// Maps the BackendKeyData the proxy handed a client to the real server session, so that a

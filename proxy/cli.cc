@@ -19,6 +19,7 @@
 #include "proxy/migrations_command.h"
 #include "proxy/plan_command.h"
 #include "proxy/policy_interceptor.h"
+#include "proxy/requests_command.h"
 #include "proxy/server.h"
 
 #ifndef SG_VERSION
@@ -33,13 +34,16 @@ constexpr const char* kUsage = R"(schemagate — a PostgreSQL proxy that makes s
 Usage:
   schemagate serve [--config FILE] [--listen HOST:PORT] [--upstream HOST:PORT] [--unix-socket-dir DIR]
                    [--policy FILE] [--mode observe|enforce] [--workers N] [--busy-poll-us N]
-                   [--log-level LEVEL] [--state PATH]
+                   [--log-level LEVEL] [--state PATH] [--approvals-store PATH] [--admin HOST:PORT]
   schemagate config check FILE
   schemagate check [--config FILE | --policy FILE] [--format text|json|github] [--pg-version N] FILE.sql...
   schemagate explain [--policy FILE] [--format text|json] [--pg-version N] [--in-transaction] [--table-rows N] "SQL"
   schemagate plan [--config FILE | --policy FILE] [--dsn CONNINFO] [--format text|json] FILE.sql...
   schemagate migrations list [--state PATH | --config FILE] [--format text|json] [--limit N]
   schemagate migrations show ID [--state PATH | --config FILE] [--format text|json]
+  schemagate requests list [--status S] [--format text|json] | show ID [--format text|json]
+  schemagate requests approve ID [--reason TEXT] | deny ID --reason TEXT
+                   [--admin-url URL] [--token-file FILE] [--ca-file FILE]   (token: $SCHEMAGATE_ADMIN_TOKEN)
   schemagate --version
   schemagate --help
 
@@ -50,6 +54,8 @@ explain    show the decision, rules and plan for each statement of one client me
 plan       print the phased plan the proxy would run for each statement of migration files (live
            facts from --dsn when given).
 migrations list the rewrite plans in the plan journal (state.path), or show one in full.
+requests   list, show, approve or deny held statements through the admin API
+           (--admin-url, default $SCHEMAGATE_ADMIN_URL, else http://127.0.0.1:6433).
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
@@ -100,6 +106,18 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
   }
   if (flag == "--state") {
     c.state.path = value;
+    return "";
+  }
+  if (flag == "--approvals-store") {
+    c.approvals.store.backend = config::ApprovalStore::Backend::sqlite;
+    c.approvals.store.path = value;
+    return "";
+  }
+  if (flag == "--admin") {
+    const auto ep = config::parse_endpoint(value, true);
+    if (!ep) return flag + ": expected HOST:PORT (port 0: any free port), got '" + value + "'";
+    c.admin.address = ep->host;
+    c.admin.port = ep->port;
     return "";
   }
   if (flag == "--policy") {
@@ -220,6 +238,7 @@ int serve(const std::vector<std::string>& args) {
                config::to_string(cfg->upstream.tls.mode),
                config::to_string(engine->policy().mode));
   if (!server.unix_socket_path().empty()) spdlog::info("also listening on {}", server.unix_socket_path());
+  if (!server.admin_url().empty()) spdlog::info("admin API listening on {}", server.admin_url());
   if (!cfg->policy.file.empty()) spdlog::info("policy file {}", cfg->policy.file);
   server.run();
   spdlog::info("schemagate stopped");
@@ -262,6 +281,7 @@ int run_cli(int argc, char** argv) {
   }
   if (cmd == "serve") return serve(rest);
   if (cmd == "migrations") return run_migrations(rest, std::cout, std::cerr);
+  if (cmd == "requests") return requests_command(argc - 2, argv + 2);
   if (cmd == "plan") return run_plan_command(rest, std::cout, std::cerr);
   if (cmd == "config") {
     if (rest.empty() || rest[0] != "check") return usage_error("usage: schemagate config check FILE");

@@ -37,10 +37,20 @@ struct RunPlan {
   std::string announcement;  // first NOTICE: "schemagate: CREATE INDEX rewritten by rule … (1 phase)"
   std::string statement;     // the client's statement text (journal, resume)
 };
-/// Park the request until an approver decides.
+/// Park the request until an approver decides (proxy/session_hold.cc), then run it: through
+/// `plan` when it has one, else as written.
 struct Hold {
-  std::string approval_key;
-  std::string summary;
+  std::string statement;    // the statement's own text
+  std::string normalized;   // constants replaced by $n (the approval key is its hash)
+  std::string fingerprint;  // libpg_query fingerprint, hex
+  std::string command_tag;  // e.g. "DROP TABLE"
+  std::string rule_id;      // the rule that asked for the hold
+  std::string message, detail, hint;
+  std::string rules_json;   // every matching rule: [{"id","action","message","detail","hint"}]
+  std::string facts_json;   // what the engine knew: lock, rewrite, scan, tables
+  std::vector<policy::QualifiedName> tables;  // existing tables it names (for evidence)
+  std::shared_ptr<const policy::Plan> plan;   // run after approval; null: forward as written
+  std::string plan_announcement;              // first NOTICE of that plan
 };
 /// The decision needs facts from the live database: the session reads them for these tables
 /// through the client's own connection, then asks again with them.

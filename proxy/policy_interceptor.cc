@@ -3,10 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "policy/engine.h"
 #include "policy/pre_classifier.h"
+#include "policy/sql_parser.h"
 #include "protocol/frontend.h"
 #include "protocol/tags.h"
 
@@ -33,6 +37,62 @@ void append_notice(std::vector<std::byte>& out, const policy::StatementDecision&
   // The engine's message already names schemagate and the rule.
   protocol::write_error_response(out, protocol::ErrorFields{"WARNING", "01000", d.message, d.detail, d.hint},
                                  tag::kNoticeResponse);
+}
+
+std::string hex64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+/// Everything an approver needs to judge a held statement without a database at hand.
+Hold make_hold(const policy::StatementDecision& d, const std::string& rule, const policy::CatalogFacts* facts) {
+  using json = nlohmann::json;
+  Hold h;
+  h.statement = d.statement.text;
+  h.normalized = policy::normalize(d.statement.text).value_or(d.statement.text);
+  h.fingerprint = d.fingerprint ? hex64(*d.fingerprint) : "";
+  h.command_tag = d.statement.tag;
+  h.rule_id = rule;
+  h.message = d.message;
+  h.detail = d.detail;
+  h.hint = d.hint;
+  json rules = json::array();
+  for (const auto& f : d.findings)
+    rules.push_back({{"id", f.rule_id},
+                     {"action", policy::outcome_name(f.action)},
+                     {"message", f.message},
+                     {"detail", f.detail},
+                     {"hint", f.hint}});
+  h.rules_json = rules.dump(-1, ' ', false, json::error_handler_t::replace);
+  json objects = json::array();
+  for (const auto& o : d.statement.objects) {
+    json obj = {{"kind", o.kind}, {"name", o.display()}, {"lock", policy::lock_name(o.lock)}, {"created", o.created}};
+    if (o.kind == "table" && !o.created) {
+      const policy::QualifiedName t{o.schema, o.name};
+      h.tables.push_back(t);
+      if (facts)
+        if (const auto size = facts->table_size(t)) {
+          obj["estimated_rows"] = size->rows;
+          obj["total_bytes"] = size->bytes;
+        }
+    }
+    objects.push_back(std::move(obj));
+  }
+  const json fj = {{"operation", d.statement.operation},
+                   {"lock", policy::lock_name(d.statement.lock)},
+                   {"lock_effect", policy::lock_effect(d.statement.lock)},
+                   {"rewrites_table", d.statement.rewrites_table},
+                   {"scans_table", d.statement.scans_table},
+                   {"scope", d.scope},
+                   {"objects", objects}};
+  h.facts_json = fj.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (d.plan) {
+    h.plan = std::make_shared<policy::Plan>(*d.plan);
+    h.plan_announcement = "schemagate: " + d.statement.tag + " approved: running it as a phased rewrite (rule " +
+                          d.plan->rule_id + ", " + std::to_string(d.plan->phases.size()) + " phases)";
+  }
+  return h;
 }
 
 }  // namespace
@@ -106,7 +166,7 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
         }
         break;
       case Outcome::hold:
-        verdict = Hold{std::to_string(batch.statements[static_cast<std::size_t>(at)].fingerprint.value_or(0)), d.message};
+        verdict = make_hold(d, rule, facts);
         break;
     }
   }

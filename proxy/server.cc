@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/approvals/admin_server.h"
 #include "proxy/session.h"
 
 namespace schemagate::proxy {
@@ -43,7 +44,10 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
   if (ctx_->config->io.busy_poll_us > 0) ctx_->poller = &poller_;
 }
 
-Server::~Server() { unlink_unix_socket(); }
+Server::~Server() {
+  if (admin_) admin_->stop();  // first: its thread calls into the approvals service
+  unlink_unix_socket();
+}
 
 void Server::unlink_unix_socket() {
   if (unix_socket_path_.empty()) return;
@@ -88,6 +92,29 @@ bool Server::listen_unix(std::string& error) {
   return true;
 }
 
+bool Server::start_approvals(std::string& error) {
+  const auto& cfg = *ctx_->config;
+  // The admin listener binds first: the service puts its URL in NOTICEs and webhook payloads.
+  if (!cfg.admin.address.empty()) {
+    admin_ = std::make_unique<approvals::AdminServer>(cfg.admin);
+    if (!admin_->bind(error)) return false;
+  }
+  std::string base = cfg.admin.public_url.empty() ? (admin_ ? admin_->base_url() : "") : cfg.admin.public_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string store_error;
+  auto store = approvals::open_request_store(cfg, store_error);
+  if (!store) {
+    error = store_error;
+    return false;
+  }
+  ctx_->approvals = std::make_shared<approvals::ApprovalService>(cfg.approvals, base, std::move(store));
+  ctx_->approvals->start_housekeeping();
+  if (admin_) admin_->serve(std::make_shared<approvals::AdminApi>(ctx_->approvals.get(), cfg.admin.tokens));
+  return true;
+}
+
+std::string Server::admin_url() const { return admin_ ? admin_->base_url() : ""; }
+
 bool Server::start(std::string& error) {
   const auto& cfg = *ctx_->config;
   if (!make_tls_contexts(cfg, *ctx_->tls, error)) return false;
@@ -107,6 +134,7 @@ bool Server::start(std::string& error) {
     spdlog::warn("{} rewrite plan(s) were left running by an earlier proxy: marked interrupted; each resumes when "
                  "its statement is sent again (schemagate migrations list)",
                  interrupted);
+  if (!start_approvals(error)) return false;
   error_code ec;
   const auto address = net::ip::make_address(cfg.listen.address, ec);
   if (ec) {

@@ -15,6 +15,9 @@
 namespace schemagate::proxy {
 
 class Session;
+namespace approvals {
+class AdminServer;
+}
 
 /// Owns the io_context, the worker threads, the listener and the set of live sessions.
 ///   start() binds and begins accepting; run() blocks until shutdown has finished.
@@ -36,11 +39,14 @@ class Server {
   /// The Unix socket file it listens on, or "" (listen.unix_socket_dir not set).
   const std::string& unix_socket_path() const { return unix_socket_path_; }
   const ProxyStats& stats() const { return *ctx_->stats; }
+  /// The admin API's base URL with the port bound ("" without admin.address).
+  std::string admin_url() const;
 
  private:
   template <class Acceptor>
   awaitable<void> accept_loop(Acceptor& acceptor);
   bool listen_unix(std::string& error);
+  bool start_approvals(std::string& error);
   void unlink_unix_socket();
   awaitable<void> sweep_loop();
   void begin_drain();
@@ -58,6 +64,7 @@ class Server {
   net::signal_set signals_;
   net::steady_timer sweeper_;
   std::uint16_t port_ = 0;
+  std::unique_ptr<approvals::AdminServer> admin_;  // stopped first in ~Server: it calls into ctx_->approvals
   bool stopping_ = false;  // on ioc_ threads only after start
   std::int64_t drain_deadline_ms_ = 0;
 

@@ -263,6 +263,7 @@ awaitable<bool> Session::handle_cancel_request(std::uint32_t pid, std::uint32_t 
     co_return false;
   }
   if (key->cancelled) key->cancelled->store(true, std::memory_order_relaxed);
+  if (key->wake) key->wake();  // a held statement waits for no server reply: wake it
   co_await send_cancel(*key);
   co_return false;  // a cancel connection ends here
 }
@@ -469,7 +470,13 @@ awaitable<bool> Session::relay_authentication() {
           failed = true;
           break;
         }
-        server_key_ = ServerKey{key.pid, key.secret, cancel_flag_};
+        std::weak_ptr<Session> weak = weak_from_this();
+        auto wake = [weak, ex = executor()] {
+          net::post(ex, [weak] {
+            if (auto s = weak.lock()) s->notify();
+          });
+        };
+        server_key_ = ServerKey{key.pid, key.secret, cancel_flag_, std::move(wake)};
         const auto mine = ctx_->cancels->add(server_key_);
         proxy_pid_ = mine.pid;
         protocol::write_backend_key_data(out, mine.pid, mine.secret);

@@ -89,7 +89,23 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> server_query(const std::string& sql, QueryResult& out);
   /// Runs a rewrite plan in place of the request (session_plan.cc) and answers the request as
   /// the server would have answered the original statement.
-  awaitable<bool> run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator);
+  /// `failure`, when given, receives "SQLSTATE: message" if the plan did not complete.
+  awaitable<bool> run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator,
+                           std::string* failure = nullptr);
+  /// Holds the request for approval (session_hold.cc): an approval request, NOTICEs while it
+  /// waits, then the statement runs — through `hold.plan`, or `request_bytes` forwarded as
+  /// written — or the client gets SG002 (denied), SG003 (timed out, expired) or 57014 (cancelled).
+  awaitable<bool> hold_request(const Hold& hold, const std::vector<std::byte>& request_bytes,
+                               const std::vector<std::byte>& plan_replies, char terminator);
+  /// Reads lock holders, long transactions, table sizes and replication lag for an approver.
+  awaitable<std::string> gather_evidence(const Hold& hold);
+  /// Runs an approved statement; true when the client connection is still usable.
+  awaitable<bool> run_approved(const Hold& hold, const std::string& request_id,
+                               const std::vector<std::byte>& request_bytes, const std::vector<std::byte>& plan_replies,
+                               char terminator);
+  awaitable<bool> write_notice(const std::string& text);
+  /// Waits until notify() or `deadline`.
+  awaitable<void> wait_event_until(std::chrono::steady_clock::time_point deadline);
   /// Watches the client socket while the client pump is busy in a plan: a client that goes
   /// away cancels the running phase.
   awaitable<void> watch_client_gone(std::shared_ptr<bool> busy);
@@ -138,6 +154,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool discard_until_sync_ = false;  // after answering a Flush-terminated request ourselves
   bool client_writing_ = false;      // a write to the client is in progress
   bool server_sent_fatal_ = false;   // the server announced it is closing the connection
+  std::uint64_t server_errors_ = 0;  // ErrorResponses relayed so far (how a forwarded statement ended)
+  bool client_gone_ = false;         // watch_client_gone saw the client hang up
+  std::uint64_t approval_wakeups_ = 0;  // bumped (on the strand) when a held request changes
   bool draining_ = false;
   bool closed_ = false;
   net::steady_timer event_;  // wakes the client pump when server-side state changes

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "config/model.h"
+#include "proxy/approvals/service.h"
 #include "proxy/busy_poller.h"
 #include "proxy/cancel_map.h"
 #include "proxy/interceptor.h"
@@ -24,6 +25,9 @@ struct ProxyStats {
   std::atomic<std::uint64_t> plans_started{0};
   std::atomic<std::uint64_t> plans_succeeded{0};
   std::atomic<std::uint64_t> plans_failed{0};
+  std::atomic<std::uint64_t> holds_started{0};
+  std::atomic<std::uint64_t> holds_approved{0};
+  std::atomic<std::uint64_t> holds_refused{0};  // denied, timed out, expired, withdrawn
 };
 
 /// Everything a session needs from its server: an immutable config snapshot plus the
@@ -35,6 +39,7 @@ struct SessionContext {
   std::shared_ptr<const Interceptor> interceptor;
   std::shared_ptr<ProxyStats> stats;
   std::shared_ptr<StateStore> store;  // the plan journal; opened by Server::start
+  std::shared_ptr<approvals::ApprovalService> approvals;  // held statements; opened by Server::start
   BusyPoller* poller = nullptr;  // owned by the server; null where nothing polls (unit tests)
 };
 

@@ -76,13 +76,17 @@ awaitable<void> Session::watch_client_gone(std::shared_ptr<bool> busy) {
   // libpq's PQfinish sends Terminate before it closes: on a plain socket that byte is visible.
   const bool terminate = n == 1 && byte == tag::kTerminate && !client_.is_tls();
   if (n == 0 || terminate || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-    spdlog::warn("[{}] client went away during a rewrite plan: cancelling the running phase", state_.id);
+    spdlog::warn("[{}] client went away during a {}: cancelling it", state_.id,
+                 stage_ == Stage::held ? "held statement" : "rewrite plan");
+    client_gone_ = true;
     cancel_flag_->store(true, std::memory_order_relaxed);
+    notify();
     if (server_key_.pid != 0 && !server_closed_) co_await send_cancel(server_key_);
   }
 }
 
-awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator) {
+awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator,
+                                  std::string* failure) {
   co_await wait_for_server_idle();
   if (closed_) co_return false;
   stage_ = Stage::running_plan;
@@ -212,6 +216,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
                  run.command_tag, took, step.error.sqlstate, step.error.message);
     out.clear();
     protocol::write_error_response(out, step.error);
+    if (failure) *failure = step.error.sqlstate + ": " + step.error.message;
   }
   if (closed_ || server_closed_) co_return false;
   if (step.kind == PlanStep::failed && state_.tx_status == 'T') {

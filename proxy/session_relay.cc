@@ -223,6 +223,14 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   if (auto* run = std::get_if<RunPlan>(&verdict))
     synthesize_plan_replies(RequestView{request_, cbuf_.span().first(size)}, run->command_tag, plan_replies,
                             cannot_run);
+  std::vector<std::byte> held_bytes;  // a held request is forwarded as written once approved
+  if (auto* hold = std::get_if<Hold>(&verdict)) {
+    if (hold->plan)
+      synthesize_plan_replies(RequestView{request_, cbuf_.span().first(size)}, hold->command_tag, plan_replies,
+                              cannot_run);
+    const auto bytes = cbuf_.span().first(size);
+    held_bytes.assign(bytes.begin(), bytes.end());
+  }
   cbuf_.consume(size);
   request_.clear();
   // (GCC 12 miscompiles `co_return co_await f(temporary)`: results go through locals.)
@@ -248,8 +256,20 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
                            "outside a transaction block.");
   } else {
     const auto& hold = std::get<Hold>(verdict);
-    answer = respond_error("SG003", "schemagate: statement needs approval, which this version cannot request yet",
-                           hold.summary);
+    const bool can_start =
+        !hold.plan || state_.tx_status == 'I' || (state_.tx_status == 'T' && !hold.plan->needs_outside_transaction());
+    if (cannot_run.empty() && can_start) {
+      const bool ok = co_await hold_request(hold, held_bytes, plan_replies, terminator);
+      co_return ok ? SlowResult::rescan : SlowResult::stop;
+    }
+    // Approving it would be pointless: its plan could not run for this request.
+    if (cannot_run.empty()) cannot_run = "its rewrite plan cannot start inside a transaction block";
+    answer = respond_error("SG001",
+                           "schemagate: " + hold.command_tag + " needs approval and then runs as a phased rewrite (rule " +
+                               hold.rule_id + "), and " + cannot_run,
+                           hold.detail,
+                           "Send the statement on its own, as a simple query or an unnamed prepared statement, "
+                           "outside a transaction block.");
   }
   stage_ = Stage::answering;
   const bool ok = co_await respond(std::move(answer), terminator);
@@ -483,6 +503,7 @@ Session::ServerScan Session::scan_server() {
         break;
       }
       case tag::kErrorResponse:
+        ++server_errors_;
         if (protocol::is_fatal_error(r.frame)) server_sent_fatal_ = true;
         break;
       case tag::kCopyInResponse:

@@ -21,7 +21,24 @@ ApprovalService::ApprovalService(const config::Approvals& cfg, std::string base_
 }
 
 ApprovalService::~ApprovalService() {
+  {
+    std::lock_guard lock(housekeeping_mu_);
+    stopping_ = true;
+  }
+  housekeeping_cv_.notify_all();
+  if (housekeeping_.joinable()) housekeeping_.join();
   webhooks_.reset();  // its thread calls back into us: stop it first
+}
+
+void ApprovalService::start_housekeeping() {
+  housekeeping_ = std::thread([this] {
+    std::unique_lock lock(housekeeping_mu_);
+    while (!housekeeping_cv_.wait_for(lock, std::chrono::milliseconds(cfg_.store.poll_ms), [this] { return stopping_; })) {
+      lock.unlock();
+      sweep();
+      lock.lock();
+    }
+  });
 }
 
 bool ApprovalService::submit(ApprovalRequest& r, std::string& error) {

@@ -4,7 +4,9 @@
 // change goes through the store's atomic update, then wakes the sessions waiting on it.
 #include <cstdint>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,6 +66,9 @@ class ApprovalService {
   /// Expires due requests and wakes every waiting session (so that a decision made by another
   /// replica reaches a store without push within poll_ms).
   void sweep();
+  /// Runs sweep() every store.poll_ms on a thread of its own (store I/O never on an I/O
+  /// thread's time) until the service is destroyed.
+  void start_housekeeping();
 
   std::string request_url(const std::string& id) const { return base_url_ + "/v1/requests/" + id; }
   const std::string& base_url() const { return base_url_; }
@@ -77,6 +82,10 @@ class ApprovalService {
   std::unique_ptr<RequestStore> store_;
   ApprovalRegistry registry_;
   std::unique_ptr<WebhookNotifier> webhooks_;  // null without webhooks
+  std::mutex housekeeping_mu_;
+  std::condition_variable housekeeping_cv_;
+  bool stopping_ = false;
+  std::thread housekeeping_;
 };
 
 }  // namespace schemagate::proxy::approvals

@@ -38,7 +38,7 @@ std::unique_ptr<ProxyProcess> ProxyProcess::start(ProxyOptions options) {
   if (!options.policy_mode.empty()) argv.insert(argv.end(), {"--mode", options.policy_mode});
   // A plan journal per proxy: tests never resume (or list) each other's plans. Before
   // extra_args, so that a test can name another (two proxies sharing one journal).
-  argv.insert(argv.end(), {"--state", p->dir() + "/state.db"});
+  argv.insert(argv.end(), {"--state", p->dir() + "/state.db", "--approvals-store", p->dir() + "/approvals.db"});
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
 
   const std::string log_path = p->dir() + "/proxy.log";

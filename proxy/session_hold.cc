@@ -1,0 +1,339 @@
+// Session, held stage: a statement the policy holds waits on the client's own connection
+// until approvers decide (approvals/service.h), then runs.
+//
+//   held ──approved (claimed)──► running it: its plan (running_plan) or forwarded as written
+//   held ──denied──► SG002            held ──wait over──► SG003, the request stays pending
+//   held ──expired / used elsewhere──► SG003
+//   held ──CancelRequest / client gone──► request withdrawn, 57014
+//
+// Holding costs no thread and no polling loop of its own: the coroutine sleeps on the
+// session's event timer until the registry posts a wake-up (a decision through any replica),
+// a CancelRequest wakes it, a reminder is due or the wait is over.
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "policy/commands/output.h"
+#include "policy/quote.h"
+#include "protocol/backend.h"
+#include "protocol/tags.h"
+#include "proxy/session.h"
+#include "proxy/state_store.h"
+
+namespace schemagate::proxy {
+
+namespace tag = protocol::tag;
+using approvals::ApprovalRequest;
+using approvals::RequestStatus;
+
+namespace {
+
+std::string duration_text(std::int64_t ms) {
+  if (ms >= 120000 && ms % 60000 == 0) return std::to_string(ms / 60000) + " min";
+  if (ms >= 1000) return std::to_string((ms + 500) / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
+std::string instance_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+/// The evidence query: one row, one JSON text. Table names are quoted literals resolved by
+/// to_regclass on the server, so nothing from the statement is spliced in as SQL.
+std::string evidence_query(const std::vector<policy::QualifiedName>& tables) {
+  std::string oids = "ARRAY[]::pg_catalog.regclass[]";
+  if (!tables.empty()) {
+    oids = "ARRAY[";
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+      const auto& t = tables[i];
+      const std::string name = t.schema.empty() ? policy::quote_ident(t.name) : policy::quote_qualified(t.schema, t.name);
+      oids += (i ? ", " : "") + std::string("pg_catalog.to_regclass(") + policy::quote_literal(name) + ")";
+    }
+    oids += "]";
+  }
+  return "WITH t AS (SELECT c FROM pg_catalog.unnest(" + oids + ") AS u(c) WHERE c IS NOT NULL) "
+         "SELECT pg_catalog.json_build_object("
+         "'tables', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object('table', c::text, "
+         "'estimated_rows', pg_catalog.greatest(r.reltuples, 0)::bigint, 'total_bytes', pg_catalog.pg_total_relation_size(c))) "
+         "FROM t JOIN pg_catalog.pg_class r ON r.oid = c), "
+         "'lock_holders', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object('pid', a.pid, 'user', a.usename, "
+         "'application_name', a.application_name, 'state', a.state, 'mode', l.mode, 'granted', l.granted, "
+         "'table', l.relation::regclass::text, 'xact_start', a.xact_start, 'query_start', a.query_start, "
+         "'query', pg_catalog.left(a.query, 200))) "
+         "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+         "WHERE l.relation IN (SELECT c FROM t) AND l.pid <> pg_catalog.pg_backend_pid()), "
+         "'long_transactions', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object('pid', a.pid, 'user', a.usename, "
+         "'application_name', a.application_name, 'state', a.state, 'xact_start', a.xact_start, "
+         "'query', pg_catalog.left(a.query, 200))) FROM pg_catalog.pg_stat_activity a "
+         "WHERE a.xact_start < pg_catalog.now() - interval '1 minute' AND a.pid <> pg_catalog.pg_backend_pid() "
+         "AND a.datname = pg_catalog.current_database()), "
+         "'replication_lag_bytes', CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL ELSE (SELECT "
+         "pg_catalog.max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.replay_lsn))::bigint "
+         "FROM pg_catalog.pg_stat_replication s) END, "
+         "'gathered_at', pg_catalog.now())::text";
+}
+
+}  // namespace
+
+awaitable<bool> Session::write_notice(const std::string& text) {
+  std::vector<std::byte> out;
+  protocol::write_error_response(out, protocol::ErrorFields{"NOTICE", "00000", text, {}, {}}, tag::kNoticeResponse);
+  const bool ok = co_await write_client(out);
+  co_return ok;
+}
+
+awaitable<void> Session::wait_event_until(std::chrono::steady_clock::time_point deadline) {
+  ++waiters_;
+  error_code ec;
+  event_.expires_at(deadline);
+  co_await event_.async_wait(net::redirect_error(use_awaitable, ec));
+  --waiters_;
+}
+
+awaitable<std::string> Session::gather_evidence(const Hold& hold) {
+  // On the client's own connection, in its transaction if it has one: what the approver
+  // should know about the table right now. Best effort: a failure leaves the evidence empty.
+  QueryResult result;
+  const std::string sql = evidence_query(hold.tables);
+  if (state_.tx_status == 'E' || !co_await server_query(sql, result) || !result.ok() || result.rows.empty() ||
+      result.rows.front().empty() || !result.rows.front().front()) {
+    spdlog::warn("[{}] evidence for the approval request could not be read{}{}", state_.id,
+                 result.error ? ": " : "", result.error ? result.error->message : "");
+    co_return std::string("{}");
+  }
+  co_return *result.rows.front().front();
+}
+
+awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::byte>& request_bytes,
+                                      const std::vector<std::byte>& plan_replies, char terminator) {
+  co_await wait_for_server_idle();
+  if (closed_) co_return false;
+  auto& service = *ctx_->approvals;
+  const auto& cfg = service.config();
+  const std::string key = statement_hash(hold.normalized);
+  std::string error;
+
+  // Approved earlier (the client's wait ran out before the decision): it runs now, once.
+  if (auto earlier = service.find_approved(key, state_.user, state_.database, error)) {
+    ApprovalRequest claimed;
+    if (service.claim(earlier->id, claimed, error)) {
+      const std::string text = "schemagate: " + hold.command_tag + " runs under approval request " + earlier->id +
+                               " (approved by " + approvals::decided_by(*earlier) + ")";
+      if (!co_await write_notice(text)) co_return false;
+      const bool ok = co_await run_approved(hold, earlier->id, request_bytes, plan_replies, terminator);
+      co_return ok;
+    }
+  }
+  if (state_.tx_status == 'E') {
+    auto refusal = respond_error("25P02", "current transaction is aborted, commands ignored until end of transaction block");
+    const bool ok = co_await respond(std::move(refusal), terminator);
+    co_return ok;
+  }
+
+  const bool in_transaction = state_.tx_status == 'T';
+  // A resend while the first request is still pending waits on that request, not a new one.
+  ApprovalRequest request;
+  bool reused = false;
+  if (auto pending = service.find_pending(key, state_.user, state_.database, error)) {
+    request = std::move(*pending);
+    reused = true;
+  } else {
+    request.statement = hold.statement;
+    request.normalized = hold.normalized;
+    request.fingerprint = hold.fingerprint;
+    request.statement_hash = key;
+    request.command_tag = hold.command_tag;
+    request.user = state_.user;
+    request.database = state_.database;
+    request.client_addr = state_.client_addr;
+    request.application_name = state_.application_name;
+    request.rule_id = hold.rule_id;
+    request.rules_json = hold.rules_json;
+    request.facts_json = hold.facts_json;
+    request.plan_json = hold.plan ? policy::commands::plan_json_text(*hold.plan) : "";
+    request.in_transaction = in_transaction;
+    request.proxy_instance = instance_name();
+    stage_ = Stage::fetching_facts;
+    request.evidence_json = co_await gather_evidence(hold);
+    stage_ = Stage::relaying;
+    if (closed_) co_return false;
+    if (!service.submit(request, error)) {
+      spdlog::error("[{}] approval request for {} cannot be stored: {}", state_.id, hold.command_tag, error);
+      auto refusal = respond_error("SG003", "schemagate: " + hold.command_tag +
+                                                " needs approval, and the approval request cannot be stored",
+                                   error, "The statement was not run. Try again once the approvals store is back.");
+      const bool ok = co_await respond(std::move(refusal), terminator);
+      co_return ok;
+    }
+  }
+  ctx_->stats->holds_started.fetch_add(1, std::memory_order_relaxed);
+
+  const std::int64_t wait_ms = in_transaction ? cfg.wait_in_transaction_ms : cfg.wait_ms;
+  std::string announce = "schemagate: " + hold.command_tag + " held for approval: request " + request.id +
+                         " (rule " + hold.rule_id + "); waiting up to " + duration_text(wait_ms);
+  if (reused) announce += " (the same statement is already waiting for approval)";
+  if (!service.base_url().empty()) announce += "; approve: POST " + service.request_url(request.id) + "/approve";
+  announce += "; or: schemagate requests approve " + request.id;
+  if (in_transaction) announce += ". Your transaction keeps its locks while it waits.";
+  spdlog::info("[{}] {} held for approval as request {} (rule {}, user={} database={})", state_.id, hold.command_tag,
+               request.id, hold.rule_id, state_.user, state_.database);
+  if (!co_await write_notice(announce)) {
+    service.withdraw(request.id, "the client went away before the request was announced");
+    co_return false;
+  }
+
+  stage_ = Stage::held;
+  cancel_flag_->store(false, std::memory_order_relaxed);  // a cancel meant for an earlier statement
+  client_gone_ = false;
+  auto busy = std::make_shared<bool>(true);
+  auto self = shared_from_this();
+  net::co_spawn(executor(), [self, busy]() { return self->watch_client_gone(busy); }, net::detached);
+  std::weak_ptr<Session> weak = self;
+  const auto watch = service.registry().watch(request.id, executor(), [weak] {
+    if (auto s = weak.lock()) {
+      ++s->approval_wakeups_;
+      s->notify();
+    }
+  });
+
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto deadline = start + std::chrono::milliseconds(wait_ms);
+  auto next_reminder = start + std::chrono::milliseconds(cfg.reminder_ms);
+  std::uint64_t seen_wakeups = approval_wakeups_;
+  enum class End { approved, denied, timed_out, gone, cancelled, closed } end = End::timed_out;
+  ApprovalRequest current = request;
+  bool client_ok = true;
+  for (;;) {
+    if (closed_) {
+      end = End::closed;
+      break;
+    }
+    if (client_gone_) {
+      end = End::gone;
+      break;
+    }
+    if (cancel_requested()) {
+      end = End::cancelled;
+      break;
+    }
+    if (seen_wakeups != approval_wakeups_) {
+      seen_wakeups = approval_wakeups_;
+      if (auto fresh = service.get(request.id, error)) current = std::move(*fresh);
+      else if (!error.empty()) spdlog::warn("[{}] approval request {}: {}", state_.id, request.id, error);
+    }
+    if (current.status == RequestStatus::approved) {
+      end = End::approved;
+      break;
+    }
+    if (current.status != RequestStatus::pending) {
+      end = End::denied;  // denied, expired, withdrawn elsewhere, executed by another session
+      break;
+    }
+    const auto now = clock::now();
+    if (now >= deadline) break;
+    if (now >= next_reminder && client_ok) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+      client_ok = co_await write_notice("schemagate: still waiting for approval of request " + request.id + " (" +
+                                        duration_text(left) + " left)");
+      next_reminder = now + std::chrono::milliseconds(cfg.reminder_ms);
+      continue;
+    }
+    co_await wait_event_until(std::min(deadline, next_reminder));
+  }
+  service.registry().unwatch(watch);
+  *busy = false;
+  stage_ = Stage::relaying;
+
+  std::vector<std::byte> messages;
+  switch (end) {
+    case End::approved: {
+      ApprovalRequest claimed;
+      if (service.claim(request.id, claimed, error)) {
+        ctx_->stats->holds_approved.fetch_add(1, std::memory_order_relaxed);
+        const std::string text = "schemagate: request " + request.id + " approved by " + approvals::decided_by(current) +
+                                 (approvals::decision_reason(current).empty() ? "" : " (" + approvals::decision_reason(current) + ")") +
+                                 "; running " + hold.command_tag;
+        if (!co_await write_notice(text)) co_return false;
+        const bool ok = co_await run_approved(hold, request.id, request_bytes, plan_replies, terminator);
+        co_return ok;
+      }
+      auto refusal = respond_error("SG003", "schemagate: the approval of request " + request.id + " cannot be used",
+                                   error, "Send the statement again to ask for a new approval.");
+      ctx_->stats->holds_refused.fetch_add(1, std::memory_order_relaxed);
+      const bool ok = co_await respond(std::move(refusal), terminator);
+      co_return ok;
+    }
+    case End::denied: {
+      ctx_->stats->holds_refused.fetch_add(1, std::memory_order_relaxed);
+      Respond refusal;
+      if (current.status == RequestStatus::denied) {
+        const std::string reason = approvals::decision_reason(current);
+        refusal = respond_error("SG002", "schemagate: " + hold.command_tag + " denied by " +
+                                             approvals::decided_by(current) + " (request " + request.id + ")",
+                                reason.empty() ? std::string() : "Reason: " + reason);
+      } else {
+        refusal = respond_error("SG003", "schemagate: approval request " + request.id + " is " +
+                                             approvals::to_string(current.status) + "; " + hold.command_tag +
+                                             " was not run",
+                                current.outcome, "Send the statement again to ask for a new approval.");
+      }
+      const bool ok = co_await respond(std::move(refusal), terminator);
+      co_return ok;
+    }
+    case End::timed_out: {
+      ctx_->stats->holds_refused.fetch_add(1, std::memory_order_relaxed);
+      auto refusal = respond_error(
+          "SG003", "schemagate: approval of " + hold.command_tag + " timed out after " + duration_text(wait_ms) +
+                       " (request " + request.id + ")",
+          "The request stays pending until " + std::to_string(current.expires_ms / 1000) + " (Unix time).",
+          "Once it is approved, send the same statement again: it then runs without waiting.");
+      const bool ok = co_await respond(std::move(refusal), terminator);
+      co_return ok;
+    }
+    case End::cancelled: {
+      service.withdraw(request.id, "cancelled by the client (CancelRequest)");
+      cancel_flag_->store(false, std::memory_order_relaxed);
+      auto refusal = respond_error("57014", "canceling statement due to user request",
+                                   "schemagate: approval request " + request.id + " was withdrawn.");
+      const bool ok = co_await respond(std::move(refusal), terminator);
+      co_return ok;
+    }
+    case End::gone:
+    case End::closed:
+      service.withdraw(request.id, "the client disconnected while waiting");
+      co_return false;
+  }
+  co_return false;
+}
+
+awaitable<bool> Session::run_approved(const Hold& hold, const std::string& request_id,
+                                      const std::vector<std::byte>& request_bytes,
+                                      const std::vector<std::byte>& plan_replies, char terminator) {
+  auto& service = *ctx_->approvals;
+  if (hold.plan) {
+    const RunPlan run{hold.plan, hold.command_tag, hold.plan_announcement, hold.statement};
+    std::string failure;
+    const bool ok = co_await run_plan(run, plan_replies, terminator, &failure);
+    service.finish(request_id, failure.empty(), failure.empty() ? hold.command_tag : failure);
+    co_return ok;
+  }
+  // As written: the very bytes the client sent, so its replies (and its error, if any) are
+  // the server's own. How it ended is read from the ErrorResponses relayed before its
+  // ReadyForQuery.
+  co_await wait_for_server_idle();
+  if (closed_) co_return false;
+  const auto errors_before = server_errors_;
+  expect_ready_for_query(terminator);
+  if (!co_await write_server(request_bytes)) co_return false;
+  const bool waits_for_z = terminator == tag::kSync || terminator == tag::kQuery;
+  if (waits_for_z) co_await wait_for_server_idle();
+  const bool failed = server_errors_ != errors_before;
+  service.finish(request_id, !failed, !waits_for_z ? "forwarded" : failed ? "the database returned an error" : hold.command_tag);
+  co_return !closed_ && terminator != tag::kTerminate;
+}
+
+}  // namespace schemagate::proxy
