@@ -108,8 +108,7 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
     c.state.path = value;
     return "";
   }
-  if (flag == "--approvals-store") {
-    c.approvals.store.backend = config::ApprovalStore::Backend::sqlite;
+  if (flag == "--approvals-store") {  // the SQLite file (approvals.store.path); the backend stays as configured
     c.approvals.store.path = value;
     return "";
   }

@@ -57,7 +57,7 @@ std::string evidence_query(const std::vector<policy::QualifiedName>& tables) {
   return "WITH t AS (SELECT c FROM pg_catalog.unnest(" + oids + ") AS u(c) WHERE c IS NOT NULL) "
          "SELECT pg_catalog.json_build_object("
          "'tables', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object('table', c::text, "
-         "'estimated_rows', pg_catalog.greatest(r.reltuples, 0)::bigint, 'total_bytes', pg_catalog.pg_total_relation_size(c))) "
+         "'estimated_rows', GREATEST(r.reltuples, 0)::bigint, 'total_bytes', pg_catalog.pg_total_relation_size(c))) "
          "FROM t JOIN pg_catalog.pg_class r ON r.oid = c), "
          "'lock_holders', (SELECT pg_catalog.json_agg(pg_catalog.json_build_object('pid', a.pid, 'user', a.usename, "
          "'application_name', a.application_name, 'state', a.state, 'mode', l.mode, 'granted', l.granted, "
@@ -96,10 +96,21 @@ awaitable<void> Session::wait_event_until(std::chrono::steady_clock::time_point 
 awaitable<std::string> Session::gather_evidence(const Hold& hold) {
   // On the client's own connection, in its transaction if it has one: what the approver
   // should know about the table right now. Best effort: a failure leaves the evidence empty.
-  QueryResult result;
+  // Inside the client's transaction block it runs under a savepoint: should it fail, the
+  // client's transaction must not be the one that pays.
+  QueryResult result, ignored;
+  const bool in_block = state_.tx_status == 'T';
+  const std::string savepoint = "SAVEPOINT schemagate_evidence";
+  const std::string rollback = "ROLLBACK TO SAVEPOINT schemagate_evidence";
+  const std::string release = "RELEASE SAVEPOINT schemagate_evidence";
+  if (in_block && (!co_await server_query(savepoint, ignored) || !ignored.ok())) co_return std::string("{}");
   const std::string sql = evidence_query(hold.tables);
-  if (state_.tx_status == 'E' || !co_await server_query(sql, result) || !result.ok() || result.rows.empty() ||
-      result.rows.front().empty() || !result.rows.front().front()) {
+  const bool ran = co_await server_query(sql, result);
+  if (in_block && ran) {
+    if (!result.ok()) co_await server_query(rollback, ignored);
+    co_await server_query(release, ignored);
+  }
+  if (!ran || !result.ok() || result.rows.empty() || result.rows.front().empty() || !result.rows.front().front()) {
     spdlog::warn("[{}] evidence for the approval request could not be read{}{}", state_.id,
                  result.error ? ": " : "", result.error ? result.error->message : "");
     co_return std::string("{}");
@@ -113,7 +124,10 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   if (closed_) co_return false;
   auto& service = *ctx_->approvals;
   const auto& cfg = service.config();
-  const std::string key = statement_hash(hold.normalized);
+  // The approval key: the exact statement text (trimmed), user and database. Not the
+  // normalized form: that replaces constants by $n, and `SET DEFAULT 5` approved must not let
+  // `SET DEFAULT 6` run.
+  const std::string key = statement_hash(hold.statement);
   std::string error;
 
   // Approved earlier (the client's wait ran out before the decision): it runs now, once.
