@@ -19,6 +19,9 @@ class InProcessProxy {
     cfg->upstream.port = static_cast<std::uint16_t>(upstream_port);
     cfg->upstream.tls.mode = config::UpstreamTlsMode::disable;
     cfg->state.path = ":memory:";
+    // Held statements time out after 1 s here (SG003): nobody approves in these tests.
+    cfg->approvals.store.path = ":memory:";
+    cfg->approvals.wait_ms = 1000;
     server_ = std::make_unique<Server>(cfg, std::move(interceptor));
     if (!server_->start(error_)) {
       server_.reset();
