@@ -8,6 +8,7 @@
 #include "config/policy_model.h"
 #include "config/policy_section.h"
 #include "config/yaml_section.h"
+#include "policy/client_text.h"
 #include "policy/decision.h"
 #include "policy/facts.h"
 #include "policy/planner.h"
@@ -25,6 +26,15 @@ struct SessionInfo {
   int server_version_num = 0;       // 0: ask CatalogFacts, else assume 15
   bool lock_timeout_set = false;    // the session already has a non-zero lock_timeout
   std::vector<std::string> roles;   // roles the user is known to hold (optional; for `role:` scopes)
+  /// The role statements run as, when it is not `user` (ParameterStatus session_authorization
+  /// after SET SESSION AUTHORIZATION); CatalogFacts::identity(), when read, overrides both.
+  std::string role;
+  /// How the server reads the text (ParameterStatus standard_conforming_strings, client_encoding).
+  LexicalSettings lexical;
+  /// Earlier requests are still unanswered, so `lexical` and `tx_status` may change before this
+  /// text runs (a SET or set_config(), a ROLLBACK). A text that would read differently under
+  /// another setting is then refused (rule unreadable_text) rather than judged under a guess.
+  bool replies_pending = false;
 };
 
 /// Decides, per statement, what the policy does. Immutable after construction: evaluate() is
@@ -46,7 +56,11 @@ class PolicyEngine {
   BatchDecision evaluate_script(std::string_view sql, const SessionInfo& session, const CatalogFacts* facts) const;
 
   /// Tables whose facts evaluate() may ask for, so a live CatalogFacts can prefetch them first.
-  std::vector<QualifiedName> referenced_tables(std::string_view sql) const;
+  /// Names the proxy could not spell in the session's client encoding are left out.
+  std::vector<QualifiedName> referenced_tables(std::string_view sql, const LexicalSettings& lexical = {}) const;
+
+  /// Whether some scope matches on users or roles, so the proxy must know the current role.
+  bool scopes_match_identity() const;
 
   /// The policy in force.
   const config::Policy& policy() const { return policy_; }
@@ -55,6 +69,9 @@ class PolicyEngine {
 
  private:
   BatchDecision run(std::string_view sql, const SessionInfo& session, const CatalogFacts* facts, bool script) const;
+  /// Judges the text as the server reads it under `lexical`.
+  BatchDecision read_and_judge(std::string_view sql, const SessionInfo& session, const CatalogFacts* facts, bool script,
+                               const LexicalSettings& lexical) const;
 
   config::Policy policy_;
   std::unique_ptr<const Planner> planner_;

@@ -87,6 +87,16 @@ class CatalogFacts {
   virtual std::vector<PartitionInfo> partitions(const QualifiedName&) const { return {}; }
   /// True when every table must be treated as large, even one created earlier in the same batch.
   virtual bool assume_large_tables() const { return false; }
+  /// Tables (schema resolved) the session's open transaction created: invisible to every other
+  /// session until it commits, so no lock on them blocks anyone. Empty when unknown.
+  virtual std::vector<QualifiedName> created_in_transaction() const { return {}; }
+  /// The role statements run as right now (current_user, after any SET ROLE or SET SESSION
+  /// AUTHORIZATION), and the roles it is a member of; nullopt when not read.
+  struct Identity {
+    std::string current_role;
+    std::vector<std::string> member_of;
+  };
+  virtual std::optional<Identity> identity() const { return std::nullopt; }
 };
 
 /// Offline facts for `schemagate check`/`explain`: from flags, no database.

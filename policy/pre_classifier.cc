@@ -156,6 +156,9 @@ bool might_change_schema(std::string_view sql) {
           for (;;) {
             if (p >= end) return true;
             if (*p == '\\') {
+              // In SJIS, BIG5, GBK, GB18030 a byte above 0x7f and this backslash can be one
+              // character to the server: then it escapes nothing. Only the full reader knows.
+              if (static_cast<unsigned char>(p[-1]) >= 0x80) return true;
               p += 2;
               continue;
             }

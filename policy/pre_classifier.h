@@ -9,9 +9,10 @@ namespace schemagate::policy {
 /// Anything else, or anything it cannot lex with certainty, returns true (send to the full parser).
 ///
 /// The lexer knows PostgreSQL's quoting: '…' with '' escapes, E'…' with backslash escapes, "…"
-/// identifiers, $tag$…$tag$ bodies, -- comments and nested /* */ comments. It assumes
-/// standard_conforming_strings=on (as the full parser does) and returns true for a plain '…' string
-/// containing a backslash, because with the setting off that text could lex differently.
+/// identifiers, $tag$…$tag$ bodies, -- comments and nested /* */ comments. Its answer holds under
+/// every session setting: it returns true for a plain '…' string containing a backslash (with
+/// standard_conforming_strings off that text lexes differently) and for a backslash in E'…'
+/// right after a byte above 0x7f (a client-only encoding may make the two one character).
 bool might_change_schema(std::string_view sql);
 
 }  // namespace schemagate::policy

@@ -140,17 +140,130 @@ const std::vector<RuleInfo> kRules = {
      "CREATE INDEX CONCURRENTLY on the referencing columns.", false},
     {"index_too_many_columns", A::warn, "Non-unique indexes with many columns are large and rarely fully used.",
      "Advisory.", "Keep non-unique indexes to a few columns.", false},
+    {"drop_object", A::hold,
+     "Dropping a view, sequence, type, domain, function, extension, role or other object breaks every client and object "
+     "that still uses it (CASCADE drops the dependents too, table columns included).",
+     "ACCESS EXCLUSIVE lock on a dropped relation (or on the table of a rule); CASCADE locks and drops every dependent.",
+     "Check pg_depend and the application for users first; drop it once nothing uses it.", false},
+    {"rename_object", A::hold,
+     "Renaming, or moving to another schema, a view, sequence, type, domain, function, schema, database, role, "
+     "publication or other object clients name breaks every client that still uses the old name.",
+     "ACCESS EXCLUSIVE lock on a renamed or moved relation (brief); none on tables for other objects.",
+     "Create the new name beside the old one (a view, a wrapper function), migrate clients, then drop the old one.",
+     false},
+    {"replace_view", A::hold, "CREATE OR REPLACE VIEW changes what every reader of the view gets, at once.",
+     "ACCESS EXCLUSIVE lock on the view: its readers queue behind it.",
+     "Create a view with a new name, switch readers to it, then drop the old one.", false},
+    {"alter_enum_rename_value", A::hold,
+     "Renaming an enum label changes the meaning of every stored value: clients that still write or compare the old "
+     "label fail or match nothing.",
+     "No table lock; every row holding the label reads the new one at once.",
+     "Add the new label, migrate rows and clients to it, then stop using the old one.", false},
+    {"enum_value_used_in_transaction", A::warn,
+     "A label added by ALTER TYPE … ADD VALUE cannot be used before its transaction commits: PostgreSQL raises "
+     "\"unsafe use of new value\" and the whole transaction rolls back.",
+     "PostgreSQL raises an error (55P04).",
+     "Commit after ADD VALUE and use the label in a later transaction (a separate migration).", false},
+    {"sequence_restart", A::hold,
+     "RESTART (or CYCLE) makes a sequence hand out values it handed out before: inserts fail on unique keys or reuse ids.",
+     "SHARE ROW EXCLUSIVE lock on the sequence: nextval() waits.",
+     "Only move a sequence forward, past the highest value in use (setval(seq, max(id)) checked by hand).", false},
+    {"alter_sequence", A::warn,
+     "Changing a sequence's type, increment, bounds or owning column changes what nextval() returns or when it fails, "
+     "and what is dropped with the column.",
+     "SHARE ROW EXCLUSIVE lock on the sequence: nextval() waits.",
+     "Check code that relies on the increment (hi/lo id allocators) and the remaining range first.", false},
+    {"drop_policy", A::hold,
+     "Dropping a row-level security policy changes which rows every role sees or may write (permissive: they lose "
+     "access; restrictive: they gain it).",
+     "ACCESS EXCLUSIVE lock on the table.", "Create the replacement policy first, then drop the old one.", false},
+    {"alter_policy", A::warn, "ALTER POLICY changes which rows the policy admits, for every query at once.",
+     "ACCESS EXCLUSIVE lock on the table.", "Review the new expression and roles; try them with SET ROLE first.",
+     false},
+    {"disable_row_security", A::hold,
+     "DISABLE ROW LEVEL SECURITY (or NO FORCE) makes every row visible to the roles the policies restricted (NO FORCE: "
+     "to the table owner).",
+     "ACCESS EXCLUSIVE lock on the table.", "Change the policies instead and keep row security on.", false},
+    {"disable_trigger", A::hold,
+     "Disabling or dropping a trigger stops what it enforces or records (audit rows, derived values; DISABLE TRIGGER "
+     "ALL also foreign keys).",
+     "SHARE ROW EXCLUSIVE lock (DISABLE) or ACCESS EXCLUSIVE lock (DROP TRIGGER) on the table.",
+     "Keep the trigger; replace what it does before removing it.", false},
+    {"alter_publication", A::hold,
+     "Dropping a publication, removing tables from it or changing what it publishes silently stops replicating them: "
+     "subscribers fall out of step.",
+     "SHARE UPDATE EXCLUSIVE lock on each table named.", "Change the subscribers first, then the publication.",
+     false},
+    {"alter_subscription", A::hold,
+     "Disabling, repointing or dropping a subscription stops replication into this database (DROP also drops the "
+     "slot on the publisher).",
+     "No table lock; REFRESH and SET/ADD/DROP PUBLICATION with refresh cannot run in a transaction block.",
+     "Coordinate with the publisher's owner; change replication by hand.", false},
+    {"alter_extension", A::hold,
+     "ALTER EXTENSION … UPDATE runs the extension's upgrade scripts, which may change or drop functions, types and "
+     "operators in use.",
+     "Whatever the scripts do (often ACCESS EXCLUSIVE on tables using the extension).",
+     "Read the upgrade notes; update in a maintenance window.", false},
+    {"drop_owned", A::hold,
+     "DROP OWNED drops every object the roles own in this database, tables and their data included, and revokes "
+     "their privileges.",
+     "ACCESS EXCLUSIVE lock on every table the roles own.",
+     "REASSIGN OWNED first, then drop what is really unused, by name.", false},
+    {"change_owner", A::warn,
+     "A new owner (OWNER TO, REASSIGN OWNED) takes the owner's privileges away from the old one: if the application's "
+     "role owned the object, its queries start failing.",
+     "ACCESS EXCLUSIVE lock on a table (brief); REASSIGN OWNED: on every table the role owns.",
+     "GRANT the old owner what it still needs first.", false},
+    {"revoke_privileges", A::warn,
+     "REVOKE (of privileges, role membership or default privileges) and ALTER ROLE … NOLOGIN/PASSWORD/VALID UNTIL/"
+     "CONNECTION LIMIT make clients that relied on them fail, at once.",
+     "No table lock; takes effect for every session.",
+     "Check which roles still use the privilege (logs, pg_stat_statements) before revoking it.", false},
+    {"alter_type_attribute", A::hold,
+     "Dropping or retyping an attribute of a composite type changes every column and function using the type (DROP … "
+     "CASCADE loses the attribute's data).",
+     "ACCESS EXCLUSIVE lock on the type; CASCADE also alters the typed tables.",
+     "Add a new attribute, migrate its users, then drop the old one.", false},
+    {"alter_domain_constraint", A::warn,
+     "Dropping or changing a domain's constraints, NOT NULL or default changes what every column of the domain "
+     "accepts; SET NOT NULL and VALIDATE check all of them.",
+     "SHARE lock on every table with a column of the domain while it is checked (SET NOT NULL, VALIDATE).",
+     "Check every user of the domain first; prefer constraints on the table columns.", false},
+    {"alter_system", A::hold,
+     "ALTER SYSTEM changes the server's configuration for every database (at the next reload); ALTER DATABASE … "
+     "CONNECTION LIMIT / ALLOW_CONNECTIONS / IS_TEMPLATE / SET TABLESPACE change who can connect or move the database.",
+     "No table lock; SET TABLESPACE needs every other connection to the database closed.",
+     "Change server and database settings by hand, through configuration management.", false},
     {"transaction_nesting", A::warn, "BEGIN inside a transaction block does nothing but warn; the migration is "
                                      "probably not doing what it thinks.",
      "Advisory.", "Remove the inner BEGIN/COMMIT (your migration tool already wraps it).", false},
     {"domain_check_constraint", A::warn,
      "A CHECK on a domain is validated against every column of that domain, under locks you cannot see.",
      "Scans every table using the domain.", "Put the CHECK on the table columns instead.", false},
-    {"opaque_statement", A::warn, "DO blocks and CALL run code the policy cannot inspect (it may contain DDL).",
+    {"dynamic_sql", A::hold,
+     "EXECUTE of a string built at run time (format(), ||, variables) in a DO block or function body runs SQL "
+     "nobody can read before it runs.",
+     "Unknown: whatever the string turns out to be.",
+     "EXECUTE a constant string, or write the statements as plain SQL so each can be checked.", false},
+    {"function_body_ddl", A::hold,
+     "A function or procedure whose body would be rewritten, held or rejected runs that statement later, "
+     "when a call looks like an ordinary SELECT or CALL.",
+     "Those of the statement in the body, at every call.",
+     "Run the schema change as its own statement; keep functions to DML and queries.", false},
+    {"opaque_statement", A::hold,
+     "CALL, and DO blocks or functions whose body cannot be inspected (a language other than sql/plpgsql, or a "
+     "body that does not parse), run code the policy cannot see (it may contain DDL).",
      "Unknown.", "Write the DDL as plain statements so it can be checked.", false},
     {"unparsable", A::pass,
      "The text looks schema-changing but PostgreSQL 15's grammar rejects it (the server may be newer).", "Unknown.",
      "Check the statement by hand.", false},
+    {"unreadable_text", A::reject,
+     "The server may read this text differently from schemagate (standard_conforming_strings or client_encoding "
+     "change still in flight, or bytes invalid in the client encoding), so nobody can tell which statements it runs.",
+     "Unknown.",
+     "Send it again once the SET has completed, or write strings as E'…' or dollar-quoted, which read the same "
+     "under every setting.",
+     false},
 };
 
 std::string lower(std::string s) {
@@ -437,6 +550,7 @@ std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx) {
   }
   if (!n) return out;
   const ObjectRef* first = s.objects.empty() ? nullptr : &s.objects.front();
+  check_object_rules(s, ctx, out);  // policy/object_rules.cc
   switch (n->node_case) {
     case PG_QUERY__NODE__NODE_INDEX_STMT: {
       const auto* i = n->index_stmt;
@@ -471,7 +585,10 @@ std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx) {
     case PG_QUERY__NODE__NODE_REINDEX_STMT:
       if (!s.concurrent) e.add("require_concurrent_reindex", "REINDEX without CONCURRENTLY blocks writes");
       break;
-    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT: check_alter_table(e, n->alter_table_stmt, s, ctx); break;
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+      // ALTER TYPE … ADD/DROP/ALTER ATTRIBUTE parses as ALTER TABLE; object_rules.cc judges it.
+      if (n->alter_table_stmt->objtype != PG_QUERY__OBJECT_TYPE__OBJECT_TYPE) check_alter_table(e, n->alter_table_stmt, s, ctx);
+      break;
     case PG_QUERY__NODE__NODE_CREATE_STMT: {
       const auto* c = n->create_stmt;
       ObjectRef table = first ? *first : ObjectRef{};
@@ -559,6 +676,7 @@ std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx) {
 void update_context(const Statement& s, RuleContext& ctx) {
   const PgQuery__Node* n = s.node;
   if (!n) return;
+  update_object_context(s, ctx);  // policy/object_rules.cc
   switch (n->node_case) {
     case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
       if (s.tag == "BEGIN") ctx.in_transaction = true;

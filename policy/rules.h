@@ -9,6 +9,7 @@
 #include "config/policy_model.h"
 #include "policy/decision.h"
 #include "policy/facts.h"
+#include "policy/object_rules.h"
 #include "policy/statement.h"
 
 namespace schemagate::policy {
@@ -40,6 +41,7 @@ struct RuleContext {
   std::set<std::string> created_tables;                        // lower-case display names
   std::set<std::pair<std::string, std::string>> not_valid;     // (table, constraint) added NOT VALID
   std::vector<std::pair<std::string, std::vector<std::string>>> created_indexes;  // (table, columns)
+  ObjectRuleState objects;  // for the object rules (policy/object_rules.h)
 
   /// Whether the table counts as small (created in this batch, or below small_table_rows).
   bool is_small(const ObjectRef& table) const;

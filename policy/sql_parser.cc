@@ -6,6 +6,11 @@
 #include <algorithm>
 #include <vector>
 
+// PostgreSQL's scanner reads this GUC; libpg_query keeps it per thread and exports it.
+extern "C" {
+extern __thread bool standard_conforming_strings;
+}
+
 namespace schemagate::policy {
 
 namespace {
@@ -44,6 +49,14 @@ std::vector<std::uint8_t> pack_single(const PgQuery__Node* stmt) {
 }
 
 }  // namespace
+
+StringSyntaxScope::StringSyntaxScope(bool on) : saved_(standard_conforming_strings) {
+  standard_conforming_strings = on;
+}
+
+StringSyntaxScope::~StringSyntaxScope() { standard_conforming_strings = saved_; }
+
+bool standard_conforming_strings_in_effect() { return standard_conforming_strings; }
 
 SourcePos position_at(std::string_view text, std::size_t offset) {
   SourcePos p;
@@ -143,9 +156,20 @@ SqlParser::SqlParser(std::size_t capacity, std::size_t max_cached_bytes)
 
 ParseOutcome SqlParser::parse(std::string_view sql) const {
   const bool cacheable = capacity_ > 0 && sql.size() <= max_cached_bytes_;
+  // The same text is a different tree under the other string syntax: the key says which.
+  const auto key_of = [&] {
+    std::string key;
+    if (cacheable) {
+      key.reserve(sql.size() + 1);
+      key += standard_conforming_strings_in_effect() ? 'S' : 'B';
+      key += sql;
+    }
+    return key;
+  };
+  std::string key = key_of();
   if (cacheable) {
     std::lock_guard lock(mu_);
-    if (auto it = entries_.find(std::string(sql)); it != entries_.end()) {
+    if (auto it = entries_.find(key); it != entries_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
       ++stats_.hits;
       return ParseOutcome{it->second.batch, it->second.error, true};
@@ -159,7 +183,6 @@ ParseOutcome SqlParser::parse(std::string_view sql) const {
   if (!out.batch) out.error = err;
   if (cacheable) {
     std::lock_guard lock(mu_);
-    std::string key(sql);
     if (entries_.find(key) == entries_.end()) {
       lru_.push_front(key);
       entries_.emplace(std::move(key), Entry{out.batch, out.error, lru_.begin()});

@@ -48,6 +48,25 @@ struct SplitResult {
 /// syntax errors (the scanner tolerates them).
 SplitResult split_statements(std::string_view sql);
 
+/// Makes PostgreSQL's lexer (inside libpg_query) on this thread read plain '…' strings as the
+/// server does under `standard_conforming_strings`: with it off, a backslash in a plain string
+/// escapes the next character, so `'a\''` ends where the server ends it. Every parse, split,
+/// fingerprint, normalize and deparse on this thread while the scope lives uses the setting
+/// (the parse cache keys on it). Scopes nest; the destructor restores the previous setting.
+class StringSyntaxScope {
+ public:
+  explicit StringSyntaxScope(bool standard_conforming_strings);
+  ~StringSyntaxScope();
+  StringSyntaxScope(const StringSyntaxScope&) = delete;
+  StringSyntaxScope& operator=(const StringSyntaxScope&) = delete;
+
+ private:
+  bool saved_;
+};
+
+/// The standard_conforming_strings the lexer uses on this thread (on unless a scope says otherwise).
+bool standard_conforming_strings_in_effect();
+
 /// An owned, immutable parse tree of a whole text (the unpacked protobuf-c tree).
 /// Frees both the protobuf buffer and the unpacked tree in its destructor.
 class ParsedBatch {

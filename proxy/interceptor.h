@@ -56,6 +56,7 @@ struct Hold {
 /// through the client's own connection, then asks again with them.
 struct NeedFacts {
   std::vector<policy::QualifiedName> tables;
+  bool identity = false;  // also read current_user and its memberships (scopes match on roles)
 };
 using Verdict = std::variant<Forward, Respond, RunPlan, Hold, NeedFacts>;
 

@@ -59,7 +59,11 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
          "    JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace "
          "    JOIN pg_catalog.pg_class qc ON qc.oid = p.parent "
          "    JOIN pg_catalog.pg_namespace qn ON qn.oid = qc.relnamespace "
-         "    LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = p.parent) END "
+         "    LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = p.parent) END, "
+         // Created by this very transaction (its pg_class row carries our xid): no other session
+         // can see the table, so no lock on it blocks anyone. (Created under a savepoint, the
+         // row has a subtransaction's xid and this says no: the rules then judge it as usual.)
+         "c.xmin::text = (pg_catalog.txid_current_if_assigned() & 4294967295)::text "
          "FROM (VALUES " +
          values +
          ") AS t(ord, name) "
@@ -68,10 +72,34 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
          "ORDER BY t.ord";
 }
 
+std::string LiveFacts::identity_query() {
+  // Granted memberships, followed transitively. Not pg_has_role(): it calls a superuser a member
+  // of every role, which would put every superuser in every role scope.
+  return "WITH RECURSIVE m(oid) AS ("
+         "  SELECT a.roleid FROM pg_catalog.pg_auth_members a "
+         "   WHERE a.member = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) "
+         "  UNION SELECT a.roleid FROM pg_catalog.pg_auth_members a JOIN m ON a.member = m.oid) "
+         "SELECT current_user, (SELECT json_agg(r.rolname ORDER BY r.rolname) FROM pg_catalog.pg_roles r "
+         "WHERE r.oid IN (SELECT oid FROM m))";
+}
+
+void LiveFacts::set_identity(const std::vector<std::optional<std::string>>& row) {
+  if (row.size() != 2 || !row[0]) return;
+  Identity id;
+  id.current_role = *row[0];
+  if (row[1]) {
+    const auto roles = nlohmann::json::parse(*row[1], nullptr, false);
+    if (roles.is_array())
+      for (const auto& r : roles)
+        if (r.is_string()) id.member_of.push_back(r.get<std::string>());
+  }
+  identity_ = std::move(id);
+}
+
 void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
                         const std::vector<policy::QualifiedName>& tables) {
-  // 9 columns: an answer to the query before partitions were read.
-  if ((row.size() != 9 && row.size() != 10) || !row[1]) return;  // the table does not exist (yet): nothing is known
+  // 9 or 10 columns: an answer to the query before partitions (or the creating transaction) were read.
+  if (row.size() < 9 || row.size() > 11 || !row[1]) return;  // the table does not exist (yet): nothing is known
   const auto ord = to_int(row[0], -1);
   if (ord < 0 || static_cast<std::size_t>(ord) >= tables.size()) return;
   Table t;
@@ -111,7 +139,8 @@ void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
     info.validated = !con[3].is_boolean() || con[3].get<bool>();
     t.constraints.push_back(std::move(info));
   }
-  if (row.size() == 10)
+  t.created_in_transaction = row.size() == 11 && row[10] && *row[10] == "t";
+  if (row.size() >= 10)
     for (const auto& p : json_rows(row[9])) {
       if (!p.is_array() || p.size() != 6) continue;
       bool strings = true;
@@ -128,6 +157,13 @@ void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
     }
   const auto& ref = tables[static_cast<std::size_t>(ord)];
   tables_[{ref.schema, ref.name}] = t;
+}
+
+std::vector<policy::QualifiedName> LiveFacts::created_in_transaction() const {
+  std::vector<policy::QualifiedName> out;
+  for (const auto& [ref, t] : tables_)
+    if (t.created_in_transaction) out.push_back({t.schema, ref.second});
+  return out;
 }
 
 const LiveFacts::Table* LiveFacts::find(const policy::QualifiedName& t) const {

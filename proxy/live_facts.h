@@ -25,7 +25,13 @@ class LiveFacts final : public policy::CatalogFacts {
   /// indexes, constraints, partitions (the last four as JSON arrays; NULLs as nullopt).
   void add_row(const std::vector<std::optional<std::string>>& row, const std::vector<policy::QualifiedName>& tables);
 
+  /// current_user and the roles it is a member of (directly or not), as one row: role, JSON array.
+  static std::string identity_query();
+  /// identity_query's row.
+  void set_identity(const std::vector<std::optional<std::string>>& row);
+
   int server_version_num() const override { return server_version_num_; }
+  std::optional<Identity> identity() const override { return identity_; }
   std::optional<policy::TableSize> table_size(const policy::QualifiedName& table) const override;
   std::optional<bool> has_primary_key(const policy::QualifiedName& table) const override;
   std::vector<policy::IndexInfo> indexes(const policy::QualifiedName& table) const override;
@@ -37,6 +43,7 @@ class LiveFacts final : public policy::CatalogFacts {
   bool describes(const policy::QualifiedName& table) const override;
   std::optional<bool> column_not_null(const policy::QualifiedName& table, std::string_view column) const override;
   std::vector<policy::PartitionInfo> partitions(const policy::QualifiedName& table) const override;
+  std::vector<policy::QualifiedName> created_in_transaction() const override;
 
  private:
   struct Table {
@@ -49,10 +56,12 @@ class LiveFacts final : public policy::CatalogFacts {
     std::vector<policy::IndexInfo> indexes;
     std::vector<policy::ConstraintInfo> constraints;
     std::vector<policy::PartitionInfo> partitions;  // every depth, parents first
+    bool created_in_transaction = false;            // by the client's open transaction
   };
   const Table* find(const policy::QualifiedName& t) const;
 
   int server_version_num_;
+  std::optional<Identity> identity_;
   std::map<std::pair<std::string, std::string>, Table> tables_;  // key: the name as referenced
 };
 

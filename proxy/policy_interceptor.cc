@@ -21,6 +21,14 @@ using policy::Outcome;
 
 namespace {
 
+// The server's own report of how it reads text; before its first report, its defaults.
+policy::LexicalSettings lexical_settings(const SessionState& s) {
+  policy::LexicalSettings l;
+  l.standard_conforming_strings = s.parameter("standard_conforming_strings") != "off";
+  l.encoding = policy::client_encoding_named(s.parameter("client_encoding"));
+  return l;
+}
+
 policy::SessionInfo session_info(const SessionState& s) {
   policy::SessionInfo info;
   info.user = s.user;
@@ -30,6 +38,10 @@ policy::SessionInfo session_info(const SessionState& s) {
   info.tx_status = s.tx_status;
   info.server_version_num = server_version_num(s.parameter("server_version"));
   info.lock_timeout_set = s.lock_timeout_set;
+  // The session user as the server reports it (changed by SET SESSION AUTHORIZATION).
+  if (const auto& auth = s.parameter("session_authorization"); !auth.empty() && auth != s.user) info.role = auth;
+  info.lexical = lexical_settings(s);
+  info.replies_pending = s.replies_pending;
   return info;
 }
 
@@ -116,26 +128,39 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
     // after one pre-classifier scan. Otherwise ask for the live facts of the existing tables
     // the SQL names (in a failed transaction block nothing can be read: judge without them).
     bool schema_changing = false;
+    bool settle = false;
     NeedFacts need;
     for (std::size_t i = 0; i < request.frame_count(); ++i) {
       const std::string_view sql = protocol::statement_sql(request.frame(i));
       if (sql.empty() || !policy::might_change_schema(sql)) continue;
       schema_changing = true;
+      // A text whose reading depends on settings that a reply still due may change: wait for
+      // the replies (the facts round trip does), then judge it under the settings in force.
+      settle = settle || (session.replies_pending && policy::reading_depends_on_settings(sql));
       if (session.tx_status == 'E') continue;
-      for (auto& t : engine_->referenced_tables(sql)) need.tables.push_back(std::move(t));
+      for (auto& t : engine_->referenced_tables(sql, lexical_settings(session))) need.tables.push_back(std::move(t));
     }
     if (!schema_changing) return Forward{};
-    if (!need.tables.empty()) return need;
+    // Scopes that name users or roles follow the role the server runs the statement as, which
+    // SET ROLE (or set_config, or a function) may have changed: ask the server.
+    need.identity = engine_->scopes_match_identity() && session.tx_status != 'E';
+    if (!need.tables.empty() || settle || need.identity) return need;
   }
   Verdict verdict = Forward{};
   std::vector<std::byte> notices;
   std::optional<bool> lock_timeout_set;
+  auto info = session_info(session);
+  bool earlier_sql = false;
   for (std::size_t i = 0; i < request.frame_count(); ++i) {
     const std::string_view sql = protocol::statement_sql(request.frame(i));
     if (sql.empty()) continue;
+    // A later Parse of the same request runs after the earlier ones have executed: they may
+    // change the settings before the server reads it.
+    info.replies_pending = session.replies_pending || earlier_sql;
+    earlier_sql = true;
     if (!policy::might_change_schema(sql)) continue;  // the hot path: ordinary DML
 
-    const auto batch = engine_->evaluate(sql, session_info(session), facts);
+    const auto batch = engine_->evaluate(sql, info, facts);
     if (batch.lock_timeout_set_after != session.lock_timeout_set) lock_timeout_set = batch.lock_timeout_set_after;
     if (batch.outcome == Outcome::pass) continue;
     const int at = batch.decisive_index();

@@ -82,7 +82,9 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<SlowResult> slow_client_path();
   awaitable<bool> respond(Respond r, char terminator);
   awaitable<void> wait_for_server_idle();
-  awaitable<void> fetch_facts(const std::vector<policy::QualifiedName>& tables, LiveFacts& out);
+  /// Reads the facts the interceptor asked for (tables, and the current role when `identity`),
+  /// after every earlier reply has arrived; with neither, it only waits for those replies.
+  awaitable<void> fetch_facts(const std::vector<policy::QualifiedName>& tables, bool identity, LiveFacts& out);
   /// The server exchange: sends `sql` as one simple Query on the server connection, once every
   /// earlier reply has arrived, and collects its answer (hidden from the client) into `out`.
   /// False when the session closed meanwhile.
@@ -150,6 +152,7 @@ class Session : public std::enable_shared_from_this<Session> {
   int waiters_ = 0;                // coroutines waiting on event_
   // ReadyForQuery bookkeeping: each forwarded Query/Sync/FunctionCall expects one 'Z'.
   boost::circular_buffer<char> expected_z_;
+  bool unsynced_ = false;          // a request ending in Flush was forwarded since the last 'Z'
   bool server_copy_in_ = false;    // server sent CopyInResponse/CopyBothResponse
   bool discard_until_sync_ = false;  // after answering a Flush-terminated request ourselves
   bool client_writing_ = false;      // a write to the client is in progress

@@ -52,11 +52,13 @@ void Session::abort_if_idle(const char* sqlstate, const char* message) {
 void Session::on_ready_for_query(char status) {
   if (status != 0) state_.tx_status = status;
   if (!expected_z_.empty()) expected_z_.pop_front();
+  if (expected_z_.empty()) unsynced_ = false;
   server_copy_in_ = false;
   notify();
 }
 
 void Session::expect_ready_for_query(char terminator) {
+  if (terminator == tag::kFlush) unsynced_ = true;
   if (!produces_ready_for_query(terminator, server_copy_in_)) return;
   if (expected_z_.full()) expected_z_.set_capacity(expected_z_.capacity() * 2);
   expected_z_.push_back(terminator);
@@ -98,6 +100,7 @@ Session::ClientScan Session::scan_client() {
     const char terminator = request_.terminator();
     if (request_.needs_inspection()) {
       const auto bytes = cbuf_.span(out.forward).first(request_.size());
+      state_.replies_pending = !expected_z_.empty() || unsynced_;
       pending_verdict_ = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_, nullptr);
       const auto* fwd = std::get_if<Forward>(&pending_verdict_);
       if (fwd != nullptr && fwd->lock_timeout_set) state_.lock_timeout_set = *fwd->lock_timeout_set;
@@ -196,9 +199,11 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   const std::size_t size = request_.size();
   if (auto* need = std::get_if<NeedFacts>(&verdict)) {
     const std::vector<policy::QualifiedName> tables = std::move(need->tables);
+    const bool identity = need->identity;
     LiveFacts facts(server_version_num(state_.parameter("server_version")));
-    co_await fetch_facts(tables, facts);
+    co_await fetch_facts(tables, identity, facts);
     if (closed_) co_return SlowResult::stop;
+    state_.replies_pending = !expected_z_.empty() || unsynced_;
     verdict = ctx_->interceptor->on_request(RequestView{request_, cbuf_.span().first(size)}, state_, &facts);
     if (std::holds_alternative<NeedFacts>(verdict)) verdict = Forward{};  // asked twice: a broken interceptor
   }
@@ -277,11 +282,24 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   co_return ok ? SlowResult::rescan : SlowResult::stop;
 }
 
-awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& tables, LiveFacts& out) {
+awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& tables, bool identity, LiveFacts& out) {
   // One catalog query on the client's own connection (its search_path, its privileges), in
   // its transaction if it has one open. The reply is hidden from the client; its rows are kept.
+  // Waiting also settles the session's settings: every earlier reply, ParameterStatus
+  // included, has arrived (the interceptor asks with no tables for just that).
   co_await wait_for_server_idle();
   if (closed_ || state_.tx_status == 'E') co_return;
+  if (identity) {
+    stage_ = Stage::fetching_facts;
+    QueryResult who;
+    const std::string who_sql = LiveFacts::identity_query();
+    const bool ok = co_await server_query(who_sql, who);
+    stage_ = Stage::relaying;
+    if (!ok) co_return;
+    if (who.ok() && !who.rows.empty()) out.set_identity(who.rows.front());
+    else spdlog::warn("[{}] could not read current_user for policy scopes; judging as the session user", state_.id);
+  }
+  if (tables.empty()) co_return;
   stage_ = Stage::fetching_facts;
   const std::string sql = LiveFacts::catalog_query(tables);
   QueryResult result;

@@ -33,6 +33,9 @@ struct SessionState {
   std::string application_name;  // from startup; updated by ParameterStatus
   char tx_status = 'I';          // from the latest ReadyForQuery: I idle, T in block, E failed block
   bool lock_timeout_set = false;  // the client ran SET lock_timeout (tracked from its statements)
+  /// Requests already sent to the server are unanswered (a ReadyForQuery is due, or a request
+  /// ended in Flush and no ReadyForQuery has come since): `parameters` may be about to change.
+  bool replies_pending = false;
   std::map<std::string, std::string, std::less<>> parameters;  // server_version, TimeZone, ...
 
   /// A ParameterStatus value, empty if the server never reported it.

@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace schemagate::policy;
   const std::string_view sql(reinterpret_cast<const char*>(data), size);
   if (sql.find('\0') != std::string_view::npos) return 0;  // protocol text never contains NUL
-  if (!might_change_schema(sql) && !testing_oracle::parser_says_ordinary(sql)) {
+  // Under every session setting (standard_conforming_strings off, client-only encodings).
+  if (!might_change_schema(sql) && !testing_oracle::ordinary_under_every_setting(sql)) {
     std::fprintf(stderr, "pre-classifier called schema-changing text ordinary: %.*s\n", static_cast<int>(size),
                  reinterpret_cast<const char*>(data));
     std::abort();
@@ -26,5 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)engine.evaluate(sql, session, &facts);
   session.tx_status = 'T';
   (void)engine.evaluate_script(sql, session, &facts);
+  // The readers for the other settings, and the in-flight path that compares all readings.
+  session.lexical = {false, size > 0 ? client_only_encodings()[data[0] % client_only_encodings().size()]
+                                     : ClientEncoding::sjis};
+  session.replies_pending = true;
+  (void)engine.evaluate(sql, session, &facts);
   return 0;
 }

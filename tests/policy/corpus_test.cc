@@ -93,6 +93,10 @@ CaseRun run_case(const Case& c) {
     if (o["database"]) s.database = o["database"].Scalar();
     if (o["application_name"]) s.application_name = o["application_name"].Scalar();
     if (o["script"]) script = o["script"].as<bool>();
+    if (o["standard_conforming_strings"])
+      s.lexical.standard_conforming_strings = o["standard_conforming_strings"].as<bool>();
+    if (o["client_encoding"]) s.lexical.encoding = client_encoding_named(o["client_encoding"].Scalar());
+    if (o["settings_may_change"]) s.replies_pending = o["settings_may_change"].as<bool>();
   }
   s.server_version_num = fo.server_version_num;
   OfflineFacts facts(fo);

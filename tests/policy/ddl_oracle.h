@@ -3,8 +3,10 @@
 // check that might_change_schema() never calls schema-changing text ordinary.
 #include <pg_query/pg_query.pb-c.h>
 
+#include <algorithm>
 #include <string_view>
 
+#include "policy/client_text.h"
 #include "policy/sql_parser.h"
 
 namespace schemagate::policy::testing_oracle {
@@ -41,6 +43,23 @@ inline bool parser_says_ordinary(std::string_view sql) {
       const auto* t = piece->tree();
       for (std::size_t i = 0; i < t->n_stmts; ++i)
         if (!ordinary_node(t->stmts[i]->stmt)) return false;
+    }
+  }
+  return true;
+}
+
+/// parser_says_ordinary under every reading a server could apply: standard_conforming_strings on
+/// and off, and (for text with bytes above 0x7f, the only text they change) every client-only
+/// encoding. Bytes a server would refuse in an encoding run nothing there, so they count as ordinary.
+inline bool ordinary_under_every_setting(std::string_view sql) {
+  std::vector<ClientEncoding> encodings{ClientEncoding::ascii_safe};
+  if (std::any_of(sql.begin(), sql.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+    for (auto e : client_only_encodings()) encodings.push_back(e);
+  for (bool scs : {true, false}) {
+    const StringSyntaxScope syntax(scs);
+    for (auto e : encodings) {
+      const ServerText text = to_server_text(sql, e);
+      if (!text.error && !parser_says_ordinary(text.text)) return false;
     }
   }
   return true;

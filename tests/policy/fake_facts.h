@@ -22,6 +22,8 @@ class FakeFacts final : public CatalogFacts {
   std::map<std::string, std::vector<PartitionInfo>> partition_map;
   std::map<std::string, bool> not_null;                      // "table.column" → attnotnull
   std::set<std::string> described;                           // tables whose lists are complete
+  std::vector<QualifiedName> created_here;                   // created by the open transaction
+  std::optional<Identity> who;                               // current_user and memberships
 
   static std::string key(const QualifiedName& q) { return q.schema.empty() ? q.name : q.schema + "." + q.name; }
   int server_version_num() const override { return version; }
@@ -64,6 +66,8 @@ class FakeFacts final : public CatalogFacts {
     auto it = partition_map.find(key(t));
     return it == partition_map.end() ? std::vector<PartitionInfo>{} : it->second;
   }
+  std::vector<QualifiedName> created_in_transaction() const override { return created_here; }
+  std::optional<Identity> identity() const override { return who; }
   std::optional<std::string> resolve_schema(std::string_view rel) const override {
     auto it = search_path.find(std::string(rel));
     if (it == search_path.end()) return std::nullopt;
