@@ -251,9 +251,16 @@ const std::vector<RuleInfo> kRules = {
      "Those of the statement in the body, at every call.",
      "Run the schema change as its own statement; keep functions to DML and queries.", false},
     {"opaque_statement", A::hold,
-     "CALL, and DO blocks or functions whose body cannot be inspected (a language other than sql/plpgsql, or a "
-     "body that does not parse), run code the policy cannot see (it may contain DDL).",
+     "DO blocks or functions whose body cannot be inspected (a language other than sql/plpgsql, or a body that "
+     "does not parse) run code the policy cannot see (it may contain DDL).",
      "Unknown.", "Write the DDL as plain statements so it can be checked.", false},
+    // Its own rule, so a deployment whose procedures all went through schemagate can relax it
+    // without also letting other-language bodies through (docs/security.md argues the default).
+    {"call_procedure", A::hold,
+     "CALL runs a stored procedure whose body was judged when it was created through schemagate, but not if it "
+     "was created another way.",
+     "Those of the statements in the procedure.",
+     "Create procedures through schemagate; where all of them were, set call_procedure: warn.", false},
     {"unparsable", A::pass,
      "The text looks schema-changing but PostgreSQL 15's grammar rejects it (the server may be newer).", "Unknown.",
      "Check the statement by hand.", false},
@@ -656,8 +663,8 @@ std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx) {
       if (cstr(n->alter_domain_stmt->subtype) == "C")
         e.add("domain_check_constraint", "ALTER DOMAIN … ADD CONSTRAINT validates every column using the domain");
       break;
-    case PG_QUERY__NODE__NODE_DO_STMT:
-    case PG_QUERY__NODE__NODE_CALL_STMT: e.add("opaque_statement", s.operation + " runs code the policy cannot inspect"); break;
+    case PG_QUERY__NODE__NODE_DO_STMT: e.add("opaque_statement", s.operation + " runs code the policy cannot inspect"); break;
+    case PG_QUERY__NODE__NODE_CALL_STMT: e.add("call_procedure", s.operation + " runs a stored procedure"); break;
     default: break;
   }
   // Lock-taking DDL on an existing object without lock_timeout: the lock queue problem.

@@ -15,6 +15,7 @@ bash deploy/install-deps.sh
 echo "== fuzz targets (clang + libFuzzer)"
 CXX=clang++ SG_TARGETS=fuzzers bash deploy/build.sh build-fuzz -DSG_BUILD_FUZZERS=ON -DSG_WERROR=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash tests/fuzz/run-fuzzers.sh build-fuzz
 
 echo "== test build (GCC, ASan + UBSan)"

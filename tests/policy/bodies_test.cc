@@ -291,9 +291,11 @@ TEST(BodyEngine, OpaqueBodiesAndCallHoldByDefault) {
   EXPECT_NE(py.message.find("plpython3u"), std::string::npos) << py.message;
   EXPECT_EQ(decide("DO LANGUAGE plperl $$ 1; $$").rule_ids, std::vector<std::string>{"opaque_statement"});
   EXPECT_EQ(decide("CALL p()").outcome, Outcome::hold);
+  EXPECT_EQ(decide("CALL p()").rule_ids, std::vector<std::string>{"call_procedure"});
   config::Policy p;
-  p.rules["opaque_statement"] = Outcome::warn;
+  p.rules["call_procedure"] = Outcome::warn;  // relaxing CALL leaves other-language bodies held
   EXPECT_EQ(decide("CALL p()", p).outcome, Outcome::warn);
+  EXPECT_EQ(decide("DO LANGUAGE plperl $$ 1; $$", p).outcome, Outcome::hold);
 }
 
 }  // namespace
