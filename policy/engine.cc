@@ -5,52 +5,18 @@
 #include <algorithm>
 #include <cctype>
 
-#include "policy/bodies.h"
+#include "policy/body_judge.h"
 #include "policy/classifier.h"
 #include "policy/migration_tools.h"
 #include "policy/pre_classifier.h"
 #include "policy/rules.h"
+#include "policy/session_effects.h"
 
 namespace schemagate::policy {
 
 namespace {
 
 using config::PolicyScope;
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-// Trims blanks around a statement's text and returns the offset of its first character.
-std::size_t trim(std::string_view text, StatementSpan span, std::string& out) {
-  std::size_t b = span.offset, e = span.offset + span.length;
-  // Leading blanks and comments belong to no statement: positions point at its first keyword.
-  for (;;) {
-    while (b < e && is_space(text[b])) ++b;
-    if (b + 1 < e && text[b] == '-' && text[b + 1] == '-') {
-      while (b < e && text[b] != '\n') ++b;
-    } else if (b + 1 < e && text[b] == '/' && text[b + 1] == '*') {
-      int depth = 0;
-      std::size_t p = b;
-      do {
-        if (p + 1 < e && text[p] == '/' && text[p + 1] == '*') {
-          ++depth;
-          p += 2;
-        } else if (p + 1 < e && text[p] == '*' && text[p + 1] == '/') {
-          --depth;
-          p += 2;
-        } else {
-          ++p;
-        }
-      } while (p < e && depth > 0);
-      if (depth > 0) break;  // unterminated: keep it, the parser reported it
-      b = p;
-    } else {
-      break;
-    }
-  }
-  while (e > b && (is_space(text[e - 1]) || text[e - 1] == ';')) --e;
-  out.assign(text.substr(b, e - b));
-  return b;
-}
 
 bool contains(const std::vector<std::string>& list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();
@@ -142,131 +108,6 @@ BatchDecision PolicyEngine::evaluate_script(std::string_view sql, const SessionI
 }
 
 namespace {
-
-// Bodies that execute later (docs/security.md): a DO block runs its body now, a function or
-// procedure runs it whenever it is called, which then looks like an ordinary SELECT or CALL. So
-// the body is judged here, statement by statement, by the same Decider (rules, overrides, scopes).
-// `judge(statement, ctx, depth)` decides one inner statement; `action(rule_id)` is the policy's
-// action for a rule in the outer statement's scope. Adds the body's findings to `d`.
-constexpr int kMaxBodyDepth = 8;  // DO inside EXECUTE inside a function …: deeper than this is opaque
-
-inline Outcome body_cap(Outcome a, Outcome cap) {
-  if (a == Outcome::rewrite) a = Outcome::hold;  // nothing inside a body can be rewritten
-  return static_cast<int>(a) <= static_cast<int>(cap) ? a : cap;
-}
-
-inline const char* would_be(Outcome o) {
-  switch (o) {
-    case Outcome::pass: return "passed";
-    case Outcome::warn: return "allowed with a warning";
-    case Outcome::rewrite: return "rewritten";
-    case Outcome::hold: return "held for approval";
-    case Outcome::reject: return "rejected";
-  }
-  return "judged";
-}
-
-template <typename Judge, typename Action>
-void judge_body(StatementDecision& d, const RuleContext& outer, int depth, const Judge& judge, const Action& action) {
-  const std::optional<Body> body = extract_body(d.statement.node);
-  if (!body) return;
-  const bool is_do = body->kind == Body::Kind::do_block;
-  const std::string where = is_do ? "inside DO block" : "in the body of " + body->describe();
-  auto add = [&](std::string id, Outcome a, std::string message, std::string detail, std::string hint) {
-    Finding f;
-    f.rule_id = std::move(id);
-    f.action = a;
-    f.message = std::move(message);
-    f.detail = std::move(detail);
-    f.hint = std::move(hint);
-    d.findings.push_back(std::move(f));
-  };
-  const RuleInfo* opaque_rule = find_rule("opaque_statement");
-  auto opaque = [&](const std::string& why) {
-    add("opaque_statement", action("opaque_statement"), body->describe() + " " + why,
-        std::string(opaque_rule->facts), std::string(opaque_rule->alternative));
-  };
-  // The DO's generic "cannot inspect" finding gives way to what the body really does.
-  d.findings.erase(std::remove_if(d.findings.begin(), d.findings.end(),
-                                  [](const Finding& f) { return f.rule_id == "opaque_statement"; }),
-                   d.findings.end());
-  if (!body->inspectable)
-    return opaque("is written in LANGUAGE " + (body->language.empty() ? std::string("(none)") : body->language) +
-                  ", whose code schemagate cannot inspect");
-  if (body->error) return opaque("could not be parsed (" + *body->error + "), so what it runs is unknown");
-  if (depth >= kMaxBodyDepth) return opaque("nests bodies too deeply to inspect");
-
-  // A DO runs now, after the statements before it; a function runs later, in a context unknown
-  // today. Either way the body runs inside the one statement that calls it (a transaction).
-  RuleContext ctx = outer;
-  if (!is_do) {
-    ctx.in_transaction = false;
-    ctx.lock_timeout_set = false;
-    ctx.created_tables.clear();
-    ctx.not_valid.clear();
-    ctx.created_indexes.clear();
-  }
-  ctx.implicit_transaction = true;
-  const RuleInfo* dyn = find_rule("dynamic_sql");
-  for (const auto& site : body->dynamic)
-    add("dynamic_sql", action("dynamic_sql"),
-        site.construct + " of a string built at run time " + where +
-            (site.line ? " (body line " + std::to_string(site.line) + ")" : std::string()) + ": " + site.expression,
-        std::string(dyn->facts), std::string(dyn->alternative));
-
-  const RuleInfo* fbd = find_rule("function_body_ddl");
-  for (const auto& sql : body->statements) {
-    SyntaxError err;
-    const auto batch = ParsedBatch::parse(sql.text, &err);
-    const std::string via = sql.source == BodySql::Source::constant_execute ? " via EXECUTE" : "";
-    if (!batch) {
-      opaque("has a statement" + via + " that does not parse (body line " + std::to_string(sql.line) +
-             "): " + err.message);
-      continue;
-    }
-    for (std::size_t k = 0; k < batch->tree()->n_stmts; ++k) {
-      Statement st;
-      st.index = k;
-      st.span = batch->span(k);
-      const std::size_t start = trim(batch->text(), st.span, st.text);
-      const int line = sql.line ? sql.line + position_at(batch->text(), start).line - 1 : 0;
-      classify(batch->tree()->stmts[k]->stmt, ctx.facts, st);
-      const StatementDecision in = judge(std::move(st), ctx, depth + 1);
-      update_context(in.statement, ctx);
-      if (in.outcome == Outcome::pass && !is_do) continue;  // quiet: temp tables, ordinary DML
-      const std::string at = in.statement.tag + via + " " + where +
-                             (line ? " (body line " + std::to_string(line) + ")" : std::string());
-      const Outcome eff = body_cap(in.outcome, Outcome::reject);
-      if (is_do || in.outcome == Outcome::warn) {
-        // The DO (or the advisory) carries the inner rules themselves, so `drop_table: pass`
-        // means the same for a DROP inside a DO as for one sent directly. Capped at the inner
-        // outcome: a scope that forced it lower (or higher) decided, not the single rule.
-        bool reached = eff == Outcome::pass;
-        for (const auto& f : in.findings) {
-          const Outcome a = body_cap(f.action, eff);
-          reached = reached || a == eff;
-          add(f.rule_id, a, at + ": " + f.message, f.detail,
-              f.action == Outcome::rewrite
-                  ? "Send the statement on its own, outside the DO block, so schemagate can rewrite it. " + f.hint
-                  : f.hint);
-        }
-        if (!reached)
-          add(in.scope.empty() ? "policy_default" : "policy_scope", eff,
-              at + ": " + (in.scope.empty() ? std::string("default_action") : "policy scope '" + in.scope + "'"), {}, {});
-        continue;
-      }
-      // A function that would need a rewrite, an approval or a refusal: it is judged now,
-      // because each later call looks like an ordinary SELECT f() / CALL p().
-      const Finding* lead = nullptr;
-      for (const auto& f : in.findings)
-        if (f.action == in.outcome && !lead) lead = &f;
-      const std::string by = in.rule_ids.empty() ? std::string(" by policy") : " by rule " + join_ids(in.rule_ids);
-      add("function_body_ddl", in.outcome == Outcome::reject ? Outcome::reject : action("function_body_ddl"),
-          at + " would be " + would_be(in.outcome) + by + (lead ? ": " + lead->message : std::string()),
-          lead ? lead->detail : std::string(fbd->facts), std::string(fbd->alternative));
-    }
-  }
-}
 
 // Everything needed to decide one statement; shared by the parsed and the unparsable paths.
 struct Decider {
@@ -468,23 +309,8 @@ struct Decider {
 
 // Fills a statement's trimmed text and the position of its first character.
 void piece_text(std::string_view sql, StatementSpan sp, SourcePos& pos, std::string& out) {
-  const std::size_t start = trim(sql, sp, out);
+  const std::size_t start = trim_statement(sql, sp, out);
   pos = position_at(sql, start);
-}
-
-// A statement with characters outside ASCII in a client-only encoding cannot run as a plan: the
-// plan's SQL is deparsed in UTF-8, which the server would read in the client's encoding. Such a
-// rewrite is refused with the reason; a held one runs as written once approved.
-void keep_runnable_as_written(StatementDecision& d, ClientEncoding encoding) {
-  const auto& t = d.statement.text;
-  if (std::none_of(t.begin(), t.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) return;
-  d.plan.reset();
-  if (d.outcome != Outcome::rewrite) return;
-  d.outcome = Outcome::reject;
-  d.sqlstate = kSqlStateRejected;
-  d.message = "schemagate: " + d.statement.tag + " needs a phased rewrite, which schemagate cannot run for text with "
-              "non-ASCII characters in client_encoding " + encoding_name(encoding);
-  d.hint = "Run the migration with client_encoding UTF8 (SET client_encoding TO 'UTF8'), or run its phases by hand.";
 }
 
 // A text the proxy cannot read the way the server will: one statement, refused by
@@ -515,100 +341,6 @@ BatchDecision unreadable(const Decider& decider, std::string_view sql, std::stri
   out.outcome = d.outcome;
   out.statements.push_back(std::move(d));
   return out;
-}
-
-// Whether two readings of one text come to the same thing: same statements, same verdicts.
-bool same_reading(const BatchDecision& a, const BatchDecision& b) {
-  if (a.outcome != b.outcome || a.statements.size() != b.statements.size()) return false;
-  for (std::size_t i = 0; i < a.statements.size(); ++i) {
-    const auto& x = a.statements[i];
-    const auto& y = b.statements[i];
-    if (x.outcome != y.outcome || x.statement.tag != y.statement.tag || x.statement.span.offset != y.statement.span.offset ||
-        x.statement.span.length != y.statement.span.length)
-      return false;
-  }
-  return true;
-}
-
-std::string describe(const LexicalSettings& l) {
-  return std::string("standard_conforming_strings = ") + (l.standard_conforming_strings ? "on" : "off") +
-         ", client_encoding = " + encoding_name(l.encoding);
-}
-
-// Every setting the server could apply to the text once the requests in flight have run.
-// client_encoding matters only where a byte above 0x7f stands right before a backslash.
-std::vector<LexicalSettings> possible_readings(std::string_view sql, const LexicalSettings& current) {
-  bool swallowable = false;
-  for (std::size_t i = 1; i < sql.size() && !swallowable; ++i)
-    swallowable = sql[i] == '\\' && static_cast<unsigned char>(sql[i - 1]) >= 0x80;
-  std::vector<ClientEncoding> encodings{current.encoding};
-  if (swallowable) {
-    encodings.push_back(ClientEncoding::ascii_safe);
-    for (auto e : client_only_encodings()) encodings.push_back(e);
-  }
-  std::vector<LexicalSettings> out;
-  for (bool scs : {current.standard_conforming_strings, !current.standard_conforming_strings})
-    for (auto e : encodings) {
-      const LexicalSettings l{scs, e};
-      if (std::find(out.begin(), out.end(), l) == out.end()) out.push_back(l);
-    }
-  return out;  // out[0] == current
-}
-
-// Whether the message's first statement is one PostgreSQL accepts in a failed transaction block
-// (ROLLBACK [TO SAVEPOINT], COMMIT, which rolls back, PREPARE TRANSACTION): then the rest may run.
-bool leaves_failed_transaction(const PgQuery__ParseResult* tree) {
-  if (tree->n_stmts == 0 || !tree->stmts[0]->stmt) return true;
-  const auto* n = tree->stmts[0]->stmt;
-  if (n->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT) return false;
-  switch (n->transaction_stmt->kind) {
-    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
-    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO:
-    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT:
-    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE:
-    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_PREPARED:
-    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED: return true;
-    default: return false;
-  }
-}
-
-// The identity the statements start with: the live one when the proxy has read it.
-SessionInfo with_live_identity(const SessionInfo& s, const CatalogFacts* facts) {
-  SessionInfo who = s;
-  if (const auto id = facts ? facts->identity() : std::nullopt) {
-    who.role = id->current_role;
-    who.roles = id->member_of;
-  }
-  return who;
-}
-
-std::string set_value(const PgQuery__VariableSetStmt* v) {
-  if (v->n_args != 1 || !v->args[0] || v->args[0]->node_case != PG_QUERY__NODE__NODE_A_CONST) return {};
-  const auto* c = v->args[0]->a_const;
-  return c->val_case == PG_QUERY__A__CONST__VAL_SVAL && c->sval && c->sval->sval ? c->sval->sval : "";
-}
-
-// SET [LOCAL] ROLE, RESET ROLE and SET SESSION AUTHORIZATION earlier in the same message change
-// whose scope applies to the statements after them (the server runs them as that role).
-void follow_role_change(const Statement& st, SessionInfo& who, std::string& session_user) {
-  if (!st.node || st.node->node_case != PG_QUERY__NODE__NODE_VARIABLE_SET_STMT) return;
-  const auto* v = st.node->variable_set_stmt;
-  const std::string name = v->name ? v->name : "";
-  const bool set = v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE;
-  // (RESET ALL leaves both alone: they are GUC_NO_RESET_ALL.)
-  const bool reset = v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET ||
-                     v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_DEFAULT;
-  if (name == "session_authorization") {
-    if (set) session_user = set_value(v);
-    else if (reset) session_user = who.user;
-  }
-  if (name != "role" && name != "session_authorization") return;
-  if (!set && !reset) return;
-  std::string role = set && name == "role" ? set_value(v) : session_user;
-  if (role == "none") role = session_user;  // SET ROLE NONE is RESET ROLE
-  if (role.empty() || role == who.role) return;
-  who.role = role;
-  who.roles.clear();  // the new role's memberships are not known
 }
 
 }  // namespace

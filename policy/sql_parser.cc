@@ -15,6 +15,8 @@ namespace schemagate::policy {
 
 namespace {
 
+inline bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
 // PostgreSQL reports cursor positions in characters, 1-based; we keep byte offsets.
 std::size_t char_pos_to_offset(std::string_view text, int cursorpos) {
   if (cursorpos <= 1) return 0;
@@ -57,6 +59,38 @@ StringSyntaxScope::StringSyntaxScope(bool on) : saved_(standard_conforming_strin
 StringSyntaxScope::~StringSyntaxScope() { standard_conforming_strings = saved_; }
 
 bool standard_conforming_strings_in_effect() { return standard_conforming_strings; }
+
+std::size_t trim_statement(std::string_view text, StatementSpan span, std::string& out) {
+  std::size_t b = span.offset, e = span.offset + span.length;
+  // Leading blanks and comments belong to no statement: positions point at its first keyword.
+  for (;;) {
+    while (b < e && is_blank(text[b])) ++b;
+    if (b + 1 < e && text[b] == '-' && text[b + 1] == '-') {
+      while (b < e && text[b] != '\n') ++b;
+    } else if (b + 1 < e && text[b] == '/' && text[b + 1] == '*') {
+      int depth = 0;
+      std::size_t p = b;
+      do {
+        if (p + 1 < e && text[p] == '/' && text[p + 1] == '*') {
+          ++depth;
+          p += 2;
+        } else if (p + 1 < e && text[p] == '*' && text[p + 1] == '/') {
+          --depth;
+          p += 2;
+        } else {
+          ++p;
+        }
+      } while (p < e && depth > 0);
+      if (depth > 0) break;  // unterminated: keep it, the parser reported it
+      b = p;
+    } else {
+      break;
+    }
+  }
+  while (e > b && (is_blank(text[e - 1]) || text[e - 1] == ';')) --e;
+  out.assign(text.substr(b, e - b));
+  return b;
+}
 
 SourcePos position_at(std::string_view text, std::size_t offset) {
   SourcePos p;

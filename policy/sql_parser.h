@@ -37,6 +37,10 @@ struct StatementSpan {
   std::size_t length = 0;
 };
 
+/// Copies a statement's text without the blanks and comments before it and the blanks and
+/// semicolons after it into `out`; returns the offset of its first character.
+std::size_t trim_statement(std::string_view text, StatementSpan span, std::string& out);
+
 /// The statements of a text; `used_scanner` when the grammar failed and the scanner split instead.
 struct SplitResult {
   std::vector<StatementSpan> spans;

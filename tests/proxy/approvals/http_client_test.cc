@@ -199,7 +199,7 @@ TEST(HttpClient, LimitsTheResponseBody) {
   auto call = signed_post(receiver.url(), "{}", now_s());
   call.max_response_bytes = 1000;
   const auto r = http_call(call);
-  EXPECT_FALSE(r.ok) << r.status << " " << r.body.substr(0, 100);
+  EXPECT_FALSE(r.ok) << r.status << " size " << r.body.size() << " " << r.body.substr(0, 100);
   EXPECT_NE(r.error.find("over 1000 bytes"), std::string::npos) << r.error;
   call.max_response_bytes = 10000;
   const auto big = http_call(call);
