@@ -44,9 +44,16 @@ void load_limits(const YAML::Node& n, ErrorSink& errors, Limits& out) {
 }
 
 void load_logging(const YAML::Node& n, ErrorSink& errors, Logging& out) {
-  Section s(n, "log", errors, {"level"});
+  Section s(n, "log", errors, {"level", "format"});
   if (const int l = s.choice("level", {"trace", "debug", "info", "warn", "error", "critical", "off"}); l >= 0)
     s.get("level", out.level);
+  if (const int f = s.choice("format", {"text", "json"}); f >= 0) out.json = f == 1;
+}
+
+void load_audit(const YAML::Node& n, ErrorSink& errors, Audit& out) {
+  Section s(n, "audit", errors, {"path", "fail_closed"});
+  s.get("path", out.path);
+  s.get("fail_closed", out.fail_closed);
 }
 
 void load_io(const YAML::Node& n, ErrorSink& errors, Io& out) {
@@ -94,6 +101,8 @@ void validate(const Config& c, std::vector<ConfigError>& errors) {
   if (c.upstream.is_unix_socket() && c.upstream.host.size() > kMaxSocketDirBytes)
     errors.push_back({"upstream.host", 0, too_long});
   if (c.state.path.empty()) errors.push_back({"state.path", 0, "must not be empty"});
+  if (c.audit.fail_closed && c.audit.path.empty())
+    errors.push_back({"audit.fail_closed", 0, "requires audit.path (there is no audit log to fail on)"});
   validate_approvals(c, errors);
   // PostgreSQL never offers TLS on a Unix socket (libpq ignores sslmode there); a mode that
   // demands it could never be met, so say so now rather than at the first connection.
@@ -116,12 +125,13 @@ LoadResult load_config_text(const std::string& yaml_text) {
   }
   ErrorSink errors;
   try {
-    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "workers", "io", "policy", "state", "admin", "approvals"});
+    Section top(root, "", errors, {"listen", "upstream", "limits", "log", "audit", "workers", "io", "policy", "state", "admin", "approvals"});
     if (top.valid()) {
       load_listen(top.node("listen"), errors, result.config.listen);
       load_upstream(top.node("upstream"), errors, result.config.upstream);
       load_limits(top.node("limits"), errors, result.config.limits);
       load_logging(top.node("log"), errors, result.config.log);
+      load_audit(top.node("audit"), errors, result.config.audit);
       top.get("workers", result.config.workers, 0, 256, true);
       load_io(top.node("io"), errors, result.config.io);
       load_policy_section(top.node("policy"), errors, result.config.policy);

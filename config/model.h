@@ -20,6 +20,7 @@ struct ListenTls {
   std::string cert_file;  // both empty: no TLS offered, SSLRequest answered 'N'
   std::string key_file;
   bool require = false;   // refuse clients that do not negotiate TLS
+  bool operator==(const ListenTls&) const = default;
 };
 
 struct Listen {
@@ -34,6 +35,7 @@ struct Listen {
   std::string unix_socket_path(std::uint16_t bound_port) const {
     return postgres_socket_path(unix_socket_dir, bound_port);
   }
+  bool operator==(const Listen&) const = default;
 };
 
 /// How the proxy talks TLS to the database: libpq's sslmode values.
@@ -71,6 +73,14 @@ struct Limits {
 
 struct Logging {
   std::string level = "info";  // trace debug info warn error critical off
+  bool json = false;           // log.format: json — one JSON object per line (default: text)
+};
+
+/// The audit log: one JSON object per line for every DDL decision, plan and approval
+/// transition, apart from the diagnostic log.
+struct Audit {
+  std::string path;         // a file (appended to, reopened on reload), "-" for stdout; empty: off
+  bool fail_closed = false;  // refuse DDL (SG001) while the audit log cannot be written
 };
 
 /// How the I/O threads wait for work.
@@ -78,6 +88,7 @@ struct Io {
   // After handling work, keep polling (yielding the CPU) for this long before sleeping in
   // epoll_wait; 0 = sleep at once. A message arriving within the window needs no wake-up.
   std::uint32_t busy_poll_us = 25;
+  bool operator==(const Io&) const = default;
 };
 
 /// Where the proxy journals the rewrite plans it runs, so that an interrupted plan can resume.
@@ -85,6 +96,7 @@ struct State {
   // An SQLite file; relative to the working directory. Proxies on one host may share it.
   // ":memory:" keeps the journal in memory (lost at exit: no resuming after a restart).
   std::string path = "schemagate-state.db";
+  bool operator==(const State&) const = default;
 };
 
 /// Bearer token of one approver. The token itself comes from the config or from a file (a
@@ -92,6 +104,7 @@ struct State {
 struct AdminToken {
   std::string approver;  // the identity recorded on decisions
   std::string token;
+  bool operator==(const AdminToken&) const = default;
 };
 
 /// The admin HTTP listener: approvals API (and, later, /metrics, /healthz).
@@ -105,6 +118,7 @@ struct Admin {
   std::vector<AdminToken> tokens;  // from admin.tokens and admin.tokens_file ("approver:token" lines)
   std::string tokens_file;
   std::uint32_t max_body_bytes = 64 * 1024;
+  bool operator==(const Admin&) const = default;
 };
 
 enum class WebhookMode { notify, decide };
@@ -120,6 +134,7 @@ struct Webhook {
   std::uint32_t retries = 3;        // extra attempts after the first, with exponential backoff
   WebhookFallback fallback = WebhookFallback::pending;
   std::string ca_file;              // https: CA bundle to verify the receiver; empty = system store
+  bool operator==(const Webhook&) const = default;
 };
 
 /// Where approval requests live: sqlite (a file; the proxies of one host) or postgres (shared by
@@ -130,6 +145,7 @@ struct ApprovalStore {
   std::string dsn;                   // postgres: a libpq connection string
   std::string schema = "schemagate";  // postgres: tables live in this schema
   std::uint32_t poll_ms = 1000;      // how often waiting sessions re-read their request (fallback to LISTEN)
+  bool operator==(const ApprovalStore&) const = default;
 };
 
 /// Just-in-time approval of held statements.
@@ -145,6 +161,7 @@ struct Approvals {
   std::uint32_t webhook_queue = 1000;            // notifications waiting for delivery; beyond it they are dropped (and counted)
   ApprovalStore store;
   std::vector<Webhook> webhooks;
+  bool operator==(const Approvals&) const = default;
 };
 
 /// The whole validated configuration, immutable once loaded.
@@ -153,6 +170,7 @@ struct Config {
   Upstream upstream;
   Limits limits;
   Logging log;
+  Audit audit;
   unsigned workers = 1;  // I/O threads; 0 = one per core
   Io io;
   PolicyRef policy;

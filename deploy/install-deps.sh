@@ -10,7 +10,7 @@ PACKAGES=(
   libpg-query-dev libprotobuf-c-dev libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libpq-dev libsqlite3-dev
   postgresql-15 postgresql-client-15 pgbouncer
   python3 procps util-linux
-  python3-alembic python3-psycopg2
+  python3-alembic python3-psycopg2 python3-prometheus-client
 )
 # node and npm run the knex test project (tests/tools/knex). Debian's nodejs/npm only where
 # there is no node: a NodeSource nodejs bundles npm and conflicts with Debian's npm package

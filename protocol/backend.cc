@@ -73,6 +73,17 @@ bool is_fatal_error(const Frame& f) {
   }
 }
 
+std::string_view error_sqlstate(const Frame& f) {
+  MessageReader r(f.body);
+  for (;;) {
+    const auto code = r.u8();
+    if (!r.ok() || code == 0) return {};
+    const auto value = r.cstring();
+    if (!r.ok()) return {};
+    if (code == 'C') return value;
+  }
+}
+
 std::error_code parse_parameter_status(const Frame& f, ParameterStatus& out) {
   MessageReader r(f.body);
   out.name = r.cstring();

@@ -37,6 +37,9 @@ std::error_code parse_error_fields(const Frame& f, ErrorFields& out);
 
 /// True when an ErrorResponse has severity FATAL or PANIC (the sender will close). No allocation.
 bool is_fatal_error(const Frame& f);
+/// The SQLSTATE field ('C') of an ErrorResponse, or "" when absent. No allocation: the view
+/// points into the frame.
+std::string_view error_sqlstate(const Frame& f);
 
 struct ParameterStatus {
   std::string_view name, value;

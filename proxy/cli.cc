@@ -1,12 +1,14 @@
 #include "proxy/cli.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "proxy/plan_command.h"
 #include "proxy/policy_interceptor.h"
 #include "proxy/requests_command.h"
+#include "proxy/serve_config.h"
 #include "proxy/server.h"
 
 #ifndef SG_VERSION
@@ -60,125 +63,74 @@ requests   list, show, approve or deny held statements through the admin API
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
 
-struct ServeFlags {
-  std::string config_file;
-  std::vector<std::pair<std::string, std::string>> overrides;  // flag, value, applied in order
-};
+/// `schemagate COMMAND --help`: the usage lines of that command from kUsage, and its paragraph.
+int command_help(const std::string& cmd) {
+  const std::string_view usage(kUsage);
+  std::string lines, about;
+  std::size_t at = 0;
+  bool in_entry = false;
+  while (at < usage.size()) {
+    const auto end = std::min(usage.find('\n', at), usage.size());
+    const auto line = usage.substr(at, end - at);
+    at = end + 1;
+    const bool usage_line = line.rfind("  schemagate " + cmd + " ", 0) == 0 || line == "  schemagate " + cmd;
+    const bool continuation = line.rfind("                   ", 0) == 0;
+    if (usage_line || (continuation && in_entry && about.empty())) {
+      lines += std::string(line) + "\n";
+      in_entry = true;
+      continue;
+    }
+    if (!continuation) in_entry = false;
+    if (line.rfind(cmd + " ", 0) == 0) {
+      about = std::string(line) + "\n";
+      in_entry = true;
+    } else if (!about.empty() && in_entry && line.rfind("           ", 0) == 0) {
+      about += std::string(line) + "\n";
+    } else if (!about.empty()) {
+      in_entry = false;
+    }
+  }
+  if (lines.empty()) return -1;
+  std::cout << "Usage:\n" << lines << "\n" << about;
+  return 0;
+}
 
 int usage_error(const std::string& msg) {
   std::cerr << "schemagate: " << msg << "\n\nRun 'schemagate --help' for usage.\n";
   return 2;
 }
 
-/// Parses a non-negative integer flag value of at most `max` into `out`; returns an error or "".
-template <class T>
-std::string parse_count(const std::string& flag, const std::string& value, unsigned long max, T& out) {
-  std::size_t used = 0;
-  unsigned long n = 0;
-  try {
-    n = std::stoul(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != value.size() || value.front() == '-' || n > max)
-    return flag + ": expected an integer from 0 to " + std::to_string(max) + ", got '" + value + "'";
-  out = static_cast<T>(n);
-  return "";
-}
-
-/// Applies one command-line override; returns an error message or "".
-std::string apply_override(config::Config& c, const std::string& flag, const std::string& value) {
-  if (flag == "--listen" || flag == "--upstream") {
-    const auto ep = config::parse_endpoint(value);
-    if (!ep) return flag + ": expected HOST:PORT with a port from 1 to 65535, got '" + value + "'";
-    if (flag == "--listen") {
-      c.listen.address = ep->host;
-      c.listen.port = ep->port;
-    } else {
-      c.upstream.host = ep->host;
-      c.upstream.port = ep->port;
-    }
-    return "";
-  }
-  if (flag == "--unix-socket-dir") {
-    c.listen.unix_socket_dir = value;
-    return "";
-  }
-  if (flag == "--state") {
-    c.state.path = value;
-    return "";
-  }
-  if (flag == "--approvals-store") {  // the SQLite file (approvals.store.path); the backend stays as configured
-    c.approvals.store.path = value;
-    return "";
-  }
-  if (flag == "--admin") {
-    const auto ep = config::parse_endpoint(value, true);
-    if (!ep) return flag + ": expected HOST:PORT (port 0: any free port), got '" + value + "'";
-    c.admin.address = ep->host;
-    c.admin.port = ep->port;
-    return "";
-  }
-  if (flag == "--policy") {
-    c.policy.file = value;
-    c.policy.inline_policy.reset();
-    return "";
-  }
-  if (flag == "--mode") {
-    if (value == "observe") c.policy.mode = config::PolicyMode::observe;
-    else if (value == "enforce") c.policy.mode = config::PolicyMode::enforce;
-    else return "--mode: expected observe or enforce, got '" + value + "'";
-    return "";
-  }
-  if (flag == "--workers") return parse_count(flag, value, 256, c.workers);
-  if (flag == "--busy-poll-us") return parse_count(flag, value, 100000, c.io.busy_poll_us);
-  if (flag == "--log-level") {
-    for (auto l : {"trace", "debug", "info", "warn", "error", "critical", "off"})
-      if (value == l) {
-        c.log.level = value;
-        return "";
+/// spdlog flag %* : the message as a JSON string body (quotes, backslashes and control
+/// characters escaped), so that log.format json gives one valid object per line.
+class JsonMessageFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (const char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (u < 0x20) {
+        const char esc[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+        dest.append(esc, esc + sizeof esc);
+      } else {
+        dest.push_back(c);
       }
-    return "--log-level: expected trace|debug|info|warn|error|critical|off, got '" + value + "'";
-  }
-  return "unknown option " + flag;
-}
-
-/// The policy a config points at: its file, its inline section, or the built-in defaults,
-/// with the mode override applied. Prints errors (key and line) and returns nullopt if invalid.
-std::optional<config::Policy> resolve_policy(const config::PolicyRef& ref, const std::string& config_source) {
-  config::Policy policy;
-  std::string source = config_source;
-  std::vector<config::ConfigError> errors;
-  if (!ref.file.empty()) {
-    auto loaded = policy::load_policy_file(ref.file);
-    if (!loaded.ok()) {
-      std::cerr << loaded.error_text(ref.file);
-      return std::nullopt;
     }
-    policy = std::move(loaded.policy);
-  } else if (ref.inline_policy) {
-    policy = *ref.inline_policy;
-    errors = policy::validate_policy(policy);
   }
-  if (!errors.empty()) {
-    for (const auto& e : errors) std::cerr << source << ": " << e.to_string() << "\n";
-    return std::nullopt;
-  }
-  if (ref.mode) policy.mode = *ref.mode;
-  return policy;
-}
-
-/// A relative policy.file in a config file is relative to that file, not to the working directory.
-void anchor_policy_file(config::Config& c, const std::string& config_file) {
-  auto& f = c.policy.file;
-  if (f.empty() || f.front() == '/' || config_file.empty()) return;
-  const auto slash = config_file.rfind('/');
-  if (slash != std::string::npos) f = config_file.substr(0, slash + 1) + f;
-}
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
 
 void setup_logging(const config::Logging& log) {
   auto logger = spdlog::stderr_color_mt("schemagate");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (log.json) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessageFlag>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%*"})");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
   logger->set_level(spdlog::level::from_str(log.level));
   spdlog::set_default_logger(logger);
 }
@@ -187,10 +139,6 @@ int serve(const std::vector<std::string>& args) {
   ServeFlags flags;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
     if (a.rfind("--", 0) != 0) return usage_error("unexpected argument '" + a + "'");
     std::string flag = a, value;
     if (const auto eq = a.find('='); eq != std::string::npos) {
@@ -203,30 +151,31 @@ int serve(const std::vector<std::string>& args) {
     if (flag == "--config") flags.config_file = value;
     else flags.overrides.emplace_back(flag, value);
   }
-  config::LoadResult loaded;
-  if (!flags.config_file.empty()) {
-    loaded = config::load_config_file(flags.config_file);
-    if (!loaded.ok()) {
-      std::cerr << loaded.error_text(flags.config_file);
-      return 2;
-    }
-  }
-  auto cfg = std::make_shared<config::Config>(loaded.config);
-  anchor_policy_file(*cfg, flags.config_file);
-  for (const auto& [flag, value] : flags.overrides)
-    if (auto err = apply_override(*cfg, flag, value); !err.empty()) return usage_error(err);
-  std::vector<config::ConfigError> errors;
-  config::validate(*cfg, errors);
-  if (!errors.empty()) {
-    for (const auto& e : errors) std::cerr << "schemagate: " << e.to_string() << "\n";
+  RunningConfig running;
+  bool usage = false;
+  std::ostringstream errors;
+  if (!build_running_config(flags, running, errors, usage)) {
+    if (usage) return usage_error(errors.str().substr(0, errors.str().size() - 1));
+    std::cerr << errors.str();
     return 2;
   }
-  auto policy = resolve_policy(cfg->policy, flags.config_file.empty() ? "policy" : flags.config_file);
-  if (!policy) return 2;
+  const auto cfg = running.config;
   setup_logging(cfg->log);
-  auto engine = std::make_shared<const policy::PolicyEngine>(std::move(*policy));
-  auto interceptor = std::make_shared<PolicyInterceptor>(engine);
-  Server server(cfg, interceptor);
+  Server server(cfg, running.interceptor);
+  // SIGHUP, POST /v1/reload and the console's RELOAD read the same file and flags again.
+  server.set_reloader([flags](Server::Reloaded& next, std::string& error) {
+    RunningConfig r;
+    bool bad_flag = false;
+    std::ostringstream why;
+    if (!build_running_config(flags, r, why, bad_flag)) {
+      error = why.str();
+      while (!error.empty() && error.back() == '\n') error.pop_back();
+      return false;
+    }
+    next.config = r.config;
+    next.interceptor = r.interceptor;
+    return true;
+  });
   std::string error;
   if (!server.start(error)) {
     spdlog::critical("{}", error);
@@ -234,8 +183,7 @@ int serve(const std::vector<std::string>& args) {
   }
   spdlog::info("schemagate {} listening on {}:{}, upstream {} (tls {}), policy mode {}", SG_VERSION,
                cfg->listen.address, server.port(), cfg->upstream.describe(),
-               config::to_string(cfg->upstream.tls.mode),
-               config::to_string(engine->policy().mode));
+               config::to_string(cfg->upstream.tls.mode), running.policy_mode);
   if (!server.unix_socket_path().empty()) spdlog::info("also listening on {}", server.unix_socket_path());
   if (!server.admin_url().empty()) spdlog::info("admin API listening on {}", server.admin_url());
   if (!cfg->policy.file.empty()) spdlog::info("policy file {}", cfg->policy.file);
@@ -253,7 +201,7 @@ int config_check(const std::vector<std::string>& args) {
   }
   auto cfg = loaded.config;
   anchor_policy_file(cfg, args[0]);
-  if (!resolve_policy(cfg.policy, args[0])) return 2;
+  if (!resolve_policy(cfg.policy, args[0], std::cerr)) return 2;
   std::cout << args[0] << ": OK\n";
   return 0;
 }
@@ -268,6 +216,9 @@ int run_cli(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
+  for (const auto& a : rest)
+    if (a == "--help" || a == "-h")
+      if (const int rc = command_help(cmd); rc >= 0) return rc;
   if (cmd == "check") return policy::run_check(rest, std::cout, std::cerr);
   if (cmd == "explain") return policy::run_explain(rest, std::cout, std::cerr);
   if (cmd == "--version" || cmd == "version") {

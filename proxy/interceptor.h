@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,6 +10,7 @@
 #include "proxy/client_request.h"
 #include "proxy/session_state.h"
 
+#include "config/policy_model.h"
 #include "policy/facts.h"
 
 namespace schemagate::policy {
@@ -60,21 +62,49 @@ struct NeedFacts {
 };
 using Verdict = std::variant<Forward, Respond, RunPlan, Hold, NeedFacts>;
 
+/// One schema-changing statement as the policy judged it: what metrics and the audit log
+/// record, whatever the verdict does with it.
+struct Judgement {
+  std::string command_tag;  // "CREATE INDEX"
+  std::string normalized;   // constants replaced by $n
+  std::string fingerprint;  // libpg_query fingerprint, hex
+  config::RuleAction outcome = config::RuleAction::pass;
+  bool enforced = true;     // false: observe mode, forwarded whatever the outcome
+  std::string rule;         // the rule that decided it ("default_action" when none did)
+  std::vector<std::string> matched;  // every rule that matched
+  std::string message;      // the client's message for a non-pass outcome
+  std::string scope;        // policy scope that applied ("" = global)
+};
+/// What on_request looked at, beside its verdict.
+struct Judged {
+  bool parsed = false;  // some SQL went past the pre-classifier (false: the fast path)
+  std::vector<Judgement> statements;
+};
+
 /// The seam where statement policy plugs into the proxy: called once per complete client
 /// request that carries SQL (Query or Parse), first with `facts` null; if it answers
 /// NeedFacts, again with the facts read from the database. Implementations are shared by all
 /// sessions and called concurrently from several threads: `on_request` must be thread-safe.
+/// `judged` is reset and filled on every call.
+struct InterceptorStats {
+  std::uint64_t parse_cache_hits = 0, parse_cache_misses = 0;
+};
+
 class Interceptor {
  public:
   virtual ~Interceptor() = default;
+  /// Counters it keeps itself (for /metrics); read from any thread.
+  virtual InterceptorStats stats() const { return {}; }
   virtual Verdict on_request(const RequestView& request, const SessionState& session,
-                             const policy::CatalogFacts* facts) const = 0;
+                             const policy::CatalogFacts* facts, Judged& judged) const = 0;
 };
 
 /// Everything passes (no policy).
 class ForwardAll final : public Interceptor {
  public:
-  Verdict on_request(const RequestView&, const SessionState&, const policy::CatalogFacts*) const override {
+  Verdict on_request(const RequestView&, const SessionState&, const policy::CatalogFacts*,
+                     Judged& judged) const override {
+    judged = {};
     return Forward{};
   }
 };

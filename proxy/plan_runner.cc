@@ -119,7 +119,22 @@ std::string PlanRunner::done_so_far() const {
   return s + "); the schema is consistent as they left it.";
 }
 
+void PlanRunner::record_phase(bool ok, const std::string& sqlstate) {
+  if (!phase_open_) return;
+  phase_open_ = false;
+  PhaseRecord r;
+  r.index = index_;
+  r.description = phase().description;
+  r.duration_ms = now_ms_ - phase_started_ms_;
+  r.attempts = attempt_;
+  r.rows = rows_;
+  r.ok = ok;
+  r.sqlstate = sqlstate;
+  records_.push_back(std::move(r));
+}
+
 void PlanRunner::fail(std::string sqlstate, std::string message, std::string detail, std::string hint) {
+  record_phase(false, sqlstate);
   PlanStep f;
   f.kind = PlanStep::failed;
   f.error = protocol::ErrorFields{"ERROR", std::move(sqlstate), std::move(message), std::move(detail), std::move(hint)};
@@ -135,6 +150,7 @@ void PlanRunner::start_phase(std::int64_t now_ms) {
   phase_started_ms_ = now_ms;
   last_progress_ms_ = now_ms;
   attempt_ = 0;
+  phase_open_ = true;
   const auto& p = phase();
   const bool session_timeout = p.kind == PhaseKind::autocommit || p.kind == PhaseKind::backfill;
   if (session_timeout && p.lock_timeout_ms > 0)
@@ -151,6 +167,8 @@ void PlanRunner::phase_succeeded(std::int64_t now_ms) {
                          : (p.kind == PhaseKind::precheck ? p.description : p.sql);
   notices_.push_back("schemagate: phase " + std::to_string(index_ + 1) + "/" + std::to_string(n) + " done in " +
                      seconds(now_ms - phase_started_ms_) + ": " + what);
+  now_ms_ = now_ms;
+  record_phase(true, {});
   ++index_;
   phases_done_ = index_;
   resumed_phase_ = false;
@@ -218,6 +236,7 @@ void PlanRunner::decide_after_failure(bool retry) {
     return;
   }
   if (retry) {
+    ++retries_;
     sleep_before_ms_ = backoff_ms(p.retry, attempt_, rng_);
     notices_.push_back("schemagate: " + which + ": lock not granted within " + std::to_string(p.lock_timeout_ms) +
                        " ms (attempt " + std::to_string(attempt_) + "/" + std::to_string(p.retry.max_attempts) +
@@ -280,7 +299,7 @@ void PlanRunner::backfill_batch_done(const QueryResult& r, std::int64_t now_ms) 
 }
 
 PlanStep PlanRunner::next(std::int64_t now_ms) {
-  (void)now_ms;
+  now_ms_ = now_ms;
   PlanStep s;
   if (!notices_.empty()) {
     s.kind = PlanStep::notice;
@@ -367,6 +386,7 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
 }
 
 void PlanRunner::on_result(const QueryResult& r, std::int64_t now_ms) {
+  now_ms_ = now_ms;
   if (r.connection_lost && op_ != Op::attempt && op_ != Op::backfill_batch) {
     settings_saved_ = false;
     if (!outcome_) fail("08006", "schemagate: the database connection was lost during the plan", done_so_far());

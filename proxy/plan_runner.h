@@ -4,6 +4,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "policy/plan.h"
@@ -33,6 +34,17 @@ struct PlanStep {
   std::uint32_t sleep_ms = 0;
   std::string text;
   protocol::ErrorFields error;
+};
+
+/// How one phase ended, for metrics and the audit log.
+struct PhaseRecord {
+  std::size_t index = 0;  // 0-based
+  std::string description;
+  std::int64_t duration_ms = 0;  // including lock_timeout retries and backoff
+  std::uint32_t attempts = 0;
+  std::int64_t rows = 0;         // backfill: rows of the whole plan so far
+  bool ok = false;
+  std::string sqlstate;          // failed: why
 };
 
 /// The step logic of a rewrite plan: which statement comes next, retries with backoff and
@@ -77,6 +89,10 @@ class PlanRunner {
   /// granted) that left the plan at a phase boundary, so sending the statement again resumes it;
   /// false when the plan failed for good (its cleanup undid the failed phase's work).
   bool resumable() const { return resumable_; }
+  /// Phases that ended since the last call (succeeded, or the one the plan failed in).
+  std::vector<PhaseRecord> take_phase_records() { return std::exchange(records_, {}); }
+  /// lock_timeout retries so far (all phases).
+  std::uint32_t lock_timeout_retries() const { return retries_; }
 
   /// Statements of one backfill batch (exposed for tests and `schemagate plan`).
   static std::string keyset_batch_sql(const policy::Backfill& b, const std::vector<std::string>& key_columns,
@@ -120,6 +136,11 @@ class PlanRunner {
   std::optional<PlanStep> outcome_;  // set once the plan has failed (sent after restore)
   std::string saved_lock_timeout_, saved_statement_timeout_;
   bool settings_saved_ = false;
+  bool phase_open_ = false;        // a phase started and has no record yet
+  std::int64_t now_ms_ = 0;        // the latest clock reading passed in
+  std::uint32_t retries_ = 0;
+  std::vector<PhaseRecord> records_;
+  void record_phase(bool ok, const std::string& sqlstate);
 
   // backfill
   std::vector<std::string> key_columns_;  // quoted; empty: ctid ranges

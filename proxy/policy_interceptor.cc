@@ -107,6 +107,20 @@ Hold make_hold(const policy::StatementDecision& d, const std::string& rule, cons
   return h;
 }
 
+Judgement judgement_of(const policy::StatementDecision& d, bool enforced) {
+  Judgement j;
+  j.command_tag = d.statement.tag;
+  j.normalized = policy::normalize(d.statement.text).value_or(d.statement.text);
+  j.fingerprint = d.fingerprint ? hex64(*d.fingerprint) : "";
+  j.outcome = d.outcome;
+  j.enforced = enforced;
+  j.rule = d.rule_ids.empty() ? std::string("default_action") : d.rule_ids.front();
+  for (const auto& f : d.findings) j.matched.push_back(f.rule_id);
+  if (d.outcome != Outcome::pass) j.message = d.message;
+  j.scope = d.scope;
+  return j;
+}
+
 }  // namespace
 
 int server_version_num(const std::string& v) {
@@ -119,10 +133,16 @@ int server_version_num(const std::string& v) {
   return major >= 10 ? major * 10000 + minor : 0;
 }
 
+InterceptorStats PolicyInterceptor::stats() const {
+  const auto s = engine_->cache_stats();
+  return {s.hits, s.misses};
+}
+
 PolicyInterceptor::PolicyInterceptor(std::shared_ptr<const policy::PolicyEngine> engine) : engine_(std::move(engine)) {}
 
 Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionState& session,
-                                      const policy::CatalogFacts* facts) const {
+                                      const policy::CatalogFacts* facts, Judged& judged) const {
+  judged = {};
   if (facts == nullptr) {
     // First pass. The hot path ends here: a request whose SQL is all ordinary DML is forwarded
     // after one pre-classifier scan. Otherwise ask for the live facts of the existing tables
@@ -141,6 +161,7 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
       for (auto& t : engine_->referenced_tables(sql, lexical_settings(session))) need.tables.push_back(std::move(t));
     }
     if (!schema_changing) return Forward{};
+    judged.parsed = true;
     // Scopes that name users or roles follow the role the server runs the statement as, which
     // SET ROLE (or set_config, or a function) may have changed: ask the server.
     need.identity = engine_->scopes_match_identity() && session.tx_status != 'E';
@@ -160,8 +181,12 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
     earlier_sql = true;
     if (!policy::might_change_schema(sql)) continue;  // the hot path: ordinary DML
 
+    judged.parsed = true;
     const auto batch = engine_->evaluate(sql, info, facts);
     if (batch.lock_timeout_set_after != session.lock_timeout_set) lock_timeout_set = batch.lock_timeout_set_after;
+    for (const auto& st : batch.statements)
+      if (policy::is_schema_changing(st.statement.klass) || st.outcome != Outcome::pass)
+        judged.statements.push_back(judgement_of(st, batch.enforced));
     if (batch.outcome == Outcome::pass) continue;
     const int at = batch.decisive_index();
     if (at < 0) continue;

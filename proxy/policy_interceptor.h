@@ -21,7 +21,8 @@ class PolicyInterceptor final : public Interceptor {
  public:
   explicit PolicyInterceptor(std::shared_ptr<const policy::PolicyEngine> engine);
   Verdict on_request(const RequestView& request, const SessionState& session,
-                     const policy::CatalogFacts* facts) const override;
+                     const policy::CatalogFacts* facts, Judged& judged) const override;
+  InterceptorStats stats() const override;
 
  private:
   std::shared_ptr<const policy::PolicyEngine> engine_;

@@ -40,8 +40,13 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
   ctx_->tls = std::make_shared<TlsContexts>();
   ctx_->cancels = std::make_shared<CancelMap>();
   ctx_->interceptor = std::move(interceptor);
-  ctx_->stats = std::make_shared<ProxyStats>();
+  ctx_->metrics = std::make_shared<Metrics>(threads_);
+  ctx_->live = std::make_shared<LiveCounts>();
+  std::string none;
+  ctx_->audit = AuditLog::open(config::Audit{}, none);  // the configured one opens in start()
   if (ctx_->config->io.busy_poll_us > 0) ctx_->poller = &poller_;
+  source_ = std::make_shared<ContextSource>(ctx_);
+  ctx_->source = source_.get();
 }
 
 Server::~Server() {
@@ -108,8 +113,22 @@ bool Server::start_approvals(std::string& error) {
     return false;
   }
   ctx_->approvals = std::make_shared<approvals::ApprovalService>(cfg.approvals, base, std::move(store));
+  // Every transition goes to the audit log current at the time (a reload may open another).
+  ctx_->approvals->set_transition_listener(
+      [weak = std::weak_ptr<ContextSource>(source_), metrics = ctx_->metrics](
+          const approvals::ApprovalRequest& r, const std::string& event, const approvals::Vote* vote) {
+        // Weak: the service's threads may outlive the server by a moment.
+        const auto source = weak.lock();
+        if (source && !source->current()->audit->approval(r, event, vote)) metrics->add(Counter::audit_failures);
+      });
   ctx_->approvals->start_housekeeping();
-  if (admin_) admin_->serve(std::make_shared<approvals::AdminApi>(ctx_->approvals.get(), cfg.admin.tokens));
+  if (admin_) {
+    approvals::AdminHooks hooks;
+    hooks.metrics = [this] { return render_metrics(); };
+    hooks.ready = [this](std::string& detail) { return ready(detail); };
+    hooks.reload = [this](std::string& message) { return reload(message); };
+    admin_->serve(std::make_shared<approvals::AdminApi>(ctx_->approvals.get(), cfg.admin.tokens, std::move(hooks)));
+  }
   return true;
 }
 
@@ -118,6 +137,8 @@ std::string Server::admin_url() const { return admin_ ? admin_->base_url() : "";
 bool Server::start(std::string& error) {
   const auto& cfg = *ctx_->config;
   if (!make_tls_contexts(cfg, *ctx_->tls, error)) return false;
+  ctx_->audit = AuditLog::open(cfg.audit, error);
+  if (!ctx_->audit) return false;
   // The plan journal: a proxy that cannot journal its plans must not run them.
   std::string store_error;
   ctx_->store = open_sqlite_state_store(cfg.state.path, store_error);
@@ -162,17 +183,36 @@ void Server::run(bool handle_signals) {
   if (handle_signals) {
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
-    signals_.async_wait([this](error_code ec, int sig) {
-      if (ec) return;
-      spdlog::info("received signal {}: shutting down", sig);
-      begin_drain();
-    });
+    signals_.add(SIGHUP);
+    watch_signals();
   }
   std::vector<std::thread> pool;
   poller_.start();
-  for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { ioc_.run(); });
+  for (unsigned i = 1; i < threads_; ++i)
+    pool.emplace_back([this, i] {
+      Metrics::bind_thread(i);
+      ioc_.run();
+    });
+  Metrics::bind_thread(0);
   ioc_.run();
+  Metrics::bind_thread(~0u);
   for (auto& t : pool) t.join();
+}
+
+void Server::watch_signals() {
+  signals_.async_wait([this](error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      // On this I/O thread: reading and compiling the policy takes milliseconds; the other
+      // sessions of this thread wait that long, nobody is dropped.
+      std::string message;
+      reload(message);
+      watch_signals();
+      return;
+    }
+    spdlog::info("received signal {}: shutting down", sig);
+    begin_drain();
+  });
 }
 
 void Server::shutdown() {
@@ -182,18 +222,20 @@ void Server::shutdown() {
 void Server::begin_drain() {
   if (stopping_) return;
   stopping_ = true;
+  draining_.store(true, std::memory_order_relaxed);  // readiness first
   error_code ec;
   acceptor_.close(ec);
   unlink_unix_socket();
   signals_.cancel(ec);
-  drain_deadline_ms_ = now_ms() + ctx_->config->limits.shutdown_grace_ms;
+  const auto grace = source_->current()->config->limits.shutdown_grace_ms;
+  drain_deadline_ms_ = now_ms() + grace;
   std::vector<std::shared_ptr<Session>> live;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, weak] : sessions_)
       if (auto s = weak.lock()) live.push_back(std::move(s));
   }
-  spdlog::info("draining {} session(s), grace {} ms", live.size(), ctx_->config->limits.shutdown_grace_ms);
+  spdlog::info("draining {} session(s), grace {} ms", live.size(), grace);
   for (auto& s : live) net::post(s->executor(), [s] { s->drain(); });
   sweeper_.cancel();  // let the sweep loop notice promptly
 }
@@ -225,7 +267,7 @@ awaitable<void> Server::accept_loop(Acceptor& acceptor) {
     auto session = [&] {
       std::lock_guard lock(mu_);
       id = next_id_++;
-      auto s = std::make_shared<Session>(StreamSocket(std::move(socket)), ctx_, id);
+      auto s = std::make_shared<Session>(StreamSocket(std::move(socket)), source_->current(), id);
       sessions_.emplace(id, s);
       return s;
     }();
@@ -245,13 +287,13 @@ awaitable<void> Server::accept_loop(Acceptor& acceptor) {
 awaitable<void> Server::sweep_loop() {
   // Timeouts are checked here once a second instead of arming a timer per read: the
   // forwarding path stays free of timer bookkeeping.
-  const auto& limits = ctx_->config->limits;
   for (;;) {
     sweep_live_.clear();  // hold no session between ticks
     error_code ec;
     sweeper_.expires_after(std::chrono::seconds(1));
     co_await sweeper_.async_wait(net::redirect_error(use_awaitable, ec));
     const auto now = now_ms();
+    const auto limits = source_->current()->config->limits;  // a reload may change them
     // Reused across ticks (cleared, capacity kept): the sweeper allocates nothing in steady state.
     auto& live = sweep_live_;
     {

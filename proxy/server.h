@@ -1,5 +1,7 @@
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,8 +23,10 @@ class AdminServer;
 
 /// Owns the io_context, the worker threads, the listener and the set of live sessions.
 ///   start() binds and begins accepting; run() blocks until shutdown has finished.
-///   SIGTERM/SIGINT: stop accepting, drain sessions (each closes once no statement is in
-///   flight), and after limits.shutdown_grace_ms close whatever is left.
+///   SIGTERM/SIGINT: readiness turns false, stop accepting, drain sessions (each closes once
+///   no statement is in flight), and after limits.shutdown_grace_ms close whatever is left.
+///   SIGHUP (and POST /v1/reload, the console's RELOAD): reload() — sessions pick up the new
+///   configuration and policy at their next request; nobody is disconnected.
 class Server {
  public:
   Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const Interceptor> interceptor);
@@ -38,9 +42,24 @@ class Server {
   std::uint16_t port() const { return port_; }
   /// The Unix socket file it listens on, or "" (listen.unix_socket_dir not set).
   const std::string& unix_socket_path() const { return unix_socket_path_; }
-  const ProxyStats& stats() const { return *ctx_->stats; }
   /// The admin API's base URL with the port bound ("" without admin.address).
   std::string admin_url() const;
+
+  /// What a reload builds: the new configuration and the interceptor for its policy.
+  struct Reloaded {
+    std::shared_ptr<const config::Config> config;
+    std::shared_ptr<const Interceptor> interceptor;
+  };
+  using Reloader = std::function<bool(Reloaded& next, std::string& error)>;
+  /// Set before start(); without one, reload() refuses.
+  void set_reloader(Reloader r) { reloader_ = std::move(r); }
+  /// Loads the configuration again and publishes it; thread-safe. False (with `message` saying
+  /// why, key and line) when it is refused: the running configuration stays. Keys that need a
+  /// restart keep their running values and are named in `message`.
+  bool reload(std::string& message);
+  /// Readiness: not draining, the database reachable, the stores answering. `detail`: JSON.
+  bool ready(std::string& detail);
+  const Metrics& metrics() const { return *ctx_->metrics; }
 
  private:
   template <class Acceptor>
@@ -50,6 +69,8 @@ class Server {
   void unlink_unix_socket();
   awaitable<void> sweep_loop();
   void begin_drain();
+  void watch_signals();
+  std::string render_metrics() const;
   void forget(std::uint64_t id);
 
   unsigned threads_;
@@ -57,7 +78,11 @@ class Server {
   // io_context is destroyed is freed into the poller's handler memory.
   BusyPoller poller_;
   net::io_context ioc_;
-  std::shared_ptr<SessionContext> ctx_;
+  std::shared_ptr<SessionContext> ctx_;  // the first generation (services shared by all)
+  std::shared_ptr<ContextSource> source_;  // the current generation
+  Reloader reloader_;
+  std::mutex reload_mu_;
+  std::atomic<bool> draining_{false};
   tcp::acceptor acceptor_;
   net::local::stream_protocol::acceptor unix_acceptor_;
   std::string unix_socket_path_;  // the socket file we created; removed on shutdown

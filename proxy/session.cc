@@ -52,13 +52,14 @@ Session::Session(StreamSocket client, std::shared_ptr<SessionContext> ctx, std::
   const auto peer = client_.socket().remote_endpoint(ec);
   if (!ec) state_.client_addr = describe_peer(peer);
   touch();
-  ctx_->stats->sessions_active.fetch_add(1, std::memory_order_relaxed);
-  ctx_->stats->sessions_total.fetch_add(1, std::memory_order_relaxed);
+  ctx_->live->clients.fetch_add(1, std::memory_order_relaxed);
+  ctx_->metrics->add(Counter::client_connections);
 }
 
 Session::~Session() {
   if (proxy_pid_ != 0) ctx_->cancels->remove(proxy_pid_);
-  ctx_->stats->sessions_active.fetch_sub(1, std::memory_order_relaxed);
+  ctx_->live->clients.fetch_sub(1, std::memory_order_relaxed);
+  if (server_counted_) ctx_->live->servers.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::touch() { last_activity_ms_.store(now_ms(), std::memory_order_relaxed); }
@@ -146,6 +147,7 @@ awaitable<void> Session::send_fatal(const char* sqlstate, std::string message) {
   client_writing_ = true;
   std::vector<std::byte> out;
   protocol::write_error_response(out, protocol::ErrorFields{"FATAL", sqlstate, std::move(message), {}, {}});
+  ctx_->metrics->count_error(sqlstate);
   error_code ec;
   co_await client_.write_all(net::buffer(out), ec);
   client_writing_ = false;
@@ -170,7 +172,7 @@ awaitable<bool> Session::negotiate_startup() {
       cbuf_.commit(n);
     }
     if (d.status == DecodeStatus::error) {
-      ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::protocol_errors);
       spdlog::warn("[{}] invalid startup packet from {}: {}", state_.id, state_.client_addr, d.error.message());
       const std::string why = "invalid startup packet: " + d.error.message();
       co_await send_fatal("08P01", why);
@@ -178,7 +180,7 @@ awaitable<bool> Session::negotiate_startup() {
     }
     protocol::StartupPacket packet;
     if (const auto ec = protocol::parse_startup(cbuf_.span().first(d.size), packet)) {
-      ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::protocol_errors);
       const bool version = ec == protocol::ProtocolErrc::unknown_request_code;
       spdlog::warn("[{}] rejected startup packet: {}", state_.id, ec.message());
       const std::string why = version ? "unsupported frontend protocol " + std::to_string(packet.major) + "." +
@@ -204,9 +206,11 @@ awaitable<bool> Session::negotiate_startup() {
         if (offer) {
           stage_ = Stage::tls;
           if (auto hec = co_await client_.upgrade_as_server(*ctx_->tls->client_facing)) {
+            ctx_->metrics->add(Counter::tls_client_failed);
             spdlog::info("[{}] TLS handshake with {} failed: {}", state_.id, state_.client_addr, hec.message());
             co_return false;
           }
+          ctx_->metrics->add(Counter::tls_client_ok);
           stage_ = Stage::startup;
         }
         continue;
@@ -240,9 +244,9 @@ awaitable<bool> Session::negotiate_startup() {
     co_await send_fatal("28000", "schemagate requires an encrypted connection (use sslmode=require)");
     co_return false;
   }
-  if (ctx_->stats->sessions_active.load(std::memory_order_relaxed) >
+  if (ctx_->live->clients.load(std::memory_order_relaxed) >
       static_cast<std::int64_t>(cfg.limits.max_client_connections)) {
-    ctx_->stats->sessions_refused.fetch_add(1, std::memory_order_relaxed);
+    ctx_->metrics->add(Counter::client_connections_refused);
     spdlog::warn("[{}] refused {}: limits.max_client_connections ({}) reached", state_.id, state_.client_addr,
                  cfg.limits.max_client_connections);
     co_await send_fatal("53300", "sorry, too many clients already");
@@ -310,7 +314,7 @@ awaitable<void> Session::send_cancel(ServerKey key) {
   std::vector<std::byte> out;
   protocol::MessageWriter(out).begin_untagged().u32(protocol::kCancelRequestCode).u32(key.pid).u32(key.secret).finish();
   co_await net::async_write(sock, net::buffer(out), net::redirect_error(use_awaitable, ec));
-  ctx_->stats->cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
+  ctx_->metrics->add(Counter::cancels_forwarded);
   spdlog::info("[{}] sent cancel request for server pid {}", state_.id, key.pid);
 }
 
@@ -330,7 +334,7 @@ awaitable<bool> Session::connect_upstream() {
   ec = co_await connect_to_upstream(server_.socket());
   timeout.cancel();
   if (ec || timed_out) {
-    ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+    ctx_->metrics->add(Counter::server_connect_failures);
     const std::string why = timed_out ? "timeout expired" : ec.message();
     const auto where = up.describe();
     spdlog::error("[{}] could not connect to upstream {}: {}", state_.id, where, why);
@@ -339,6 +343,9 @@ awaitable<bool> Session::connect_upstream() {
     co_return false;
   }
   if (!up.is_unix_socket()) server_.socket().set_option(tcp::no_delay(true), ec);
+  ctx_->metrics->add(Counter::server_connections);
+  ctx_->live->servers.fetch_add(1, std::memory_order_relaxed);
+  server_counted_ = true;
   if (!co_await negotiate_upstream_tls()) co_return false;
   const bool ok = co_await write_server(startup_packet_);
   co_return ok;
@@ -363,7 +370,10 @@ awaitable<bool> Session::negotiate_upstream_tls() {
     const auto host = tls.server_name.empty() ? ctx_->config->upstream.host : tls.server_name;
     const auto name = tls.mode == UpstreamTlsMode::verify_full ? host : std::string();
     const auto hec = co_await server_.upgrade_as_client(*ctx_->tls->upstream, verify, name, host);
-    if (!hec) co_return true;
+    if (!hec) {
+      ctx_->metrics->add(Counter::tls_server_ok);
+      co_return true;
+    }
     failure = "TLS handshake with the database server failed: " + hec.message();
   } else if (answer == std::byte{'N'}) {
     if (tls.mode == UpstreamTlsMode::prefer) co_return true;
@@ -372,7 +382,8 @@ awaitable<bool> Session::negotiate_upstream_tls() {
   } else {
     failure = "invalid response to SSL negotiation from the database server";
   }
-  ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+  ctx_->metrics->add(Counter::server_connect_failures);
+  ctx_->metrics->add(Counter::tls_server_failed);
   spdlog::error("[{}] upstream TLS failed: {}", state_.id, failure);
   failure = "schemagate: " + failure;
   co_await send_fatal("08001", failure);
@@ -387,7 +398,7 @@ awaitable<bool> Session::read_client_frame(protocol::Frame& out) {
       co_return true;
     }
     if (r.status == DecodeStatus::error) {
-      ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::protocol_errors);
       const std::string why = "invalid message from client: " + r.error.message();
       co_await send_fatal("08P01", why);
       co_return false;
@@ -409,7 +420,7 @@ awaitable<bool> Session::read_server_frame(protocol::Frame& out, std::size_t& co
       co_return true;
     }
     if (r.status == DecodeStatus::error) {
-      ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::protocol_errors);
       spdlog::error("[{}] invalid message from the database server: {}", state_.id, r.error.message());
       co_await send_fatal("08P01", "schemagate: invalid message from the database server");
       co_return false;
@@ -418,7 +429,7 @@ awaitable<bool> Session::read_server_frame(protocol::Frame& out, std::size_t& co
     error_code ec;
     const auto n = co_await server_.read_some(net::buffer(space.data(), space.size()), ec);
     if (ec) {
-      ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::server_lost);
       co_await send_fatal("08006", "schemagate: the database server closed the connection during authentication");
       co_return false;
     }

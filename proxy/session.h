@@ -106,6 +106,14 @@ class Session : public std::enable_shared_from_this<Session> {
                                const std::vector<std::byte>& request_bytes, const std::vector<std::byte>& plan_replies,
                                char terminator);
   awaitable<bool> write_notice(const std::string& text);
+  /// Metrics and audit lines for what the interceptor judged; false when the audit log
+  /// cannot be written and audit.fail_closed refuses the request.
+  bool record_judgements(const Verdict& verdict);
+  AuditSession audit_session() const;
+  /// Counts the ErrorResponses among complete backend messages the proxy sends itself.
+  void count_errors(std::span<const std::byte> messages);
+  /// Picks up a reloaded configuration between requests.
+  void refresh_context();
   /// Waits until notify() or `deadline`.
   awaitable<void> wait_event_until(std::chrono::steady_clock::time_point deadline);
   /// Watches the client socket while the client pump is busy in a plan: a client that goes
@@ -145,6 +153,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint32_t proxy_pid_ = 0;     // key handed to the client, 0 until BackendKeyData
   ServerKey server_key_;            // the real backend's key, for cancelling on the client's behalf
   bool server_closed_ = false;      // the server side ended (its read failed)
+  bool server_counted_ = false;     // counted in LiveCounts::servers
+  Judged judged_;                   // what the interceptor judged for the pending request
+  std::uint64_t ctx_generation_ = 0;  // of ctx_, against ContextSource::generation()
 
   ClientRequest request_;
   Verdict pending_verdict_;        // for the request scan_client handed to the slow path

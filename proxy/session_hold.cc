@@ -183,7 +183,7 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
       co_return ok;
     }
   }
-  ctx_->stats->holds_started.fetch_add(1, std::memory_order_relaxed);
+  ctx_->metrics->add(Counter::holds_started);
 
   const std::int64_t wait_ms = in_transaction ? cfg.wait_in_transaction_ms : cfg.wait_ms;
   std::string announce = "schemagate: " + hold.command_tag + " held for approval: request " + request.id +
@@ -259,6 +259,8 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
     co_await wait_event_until(std::min(deadline, next_reminder));
   }
   service.registry().unwatch(watch);
+  ctx_->metrics->observe(Histogram::hold_seconds,
+                         std::chrono::duration<double>(clock::now() - start).count());
   *busy = false;
   stage_ = Stage::relaying;
 
@@ -267,7 +269,7 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
     case End::approved: {
       ApprovalRequest claimed;
       if (service.claim(request.id, claimed, error)) {
-        ctx_->stats->holds_approved.fetch_add(1, std::memory_order_relaxed);
+        ctx_->metrics->add(Counter::holds_approved);
         const std::string text = "schemagate: request " + request.id + " approved by " + approvals::decided_by(current) +
                                  (approvals::decision_reason(current).empty() ? "" : " (" + approvals::decision_reason(current) + ")") +
                                  "; running " + hold.command_tag;
@@ -277,12 +279,12 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
       }
       auto refusal = respond_error("SG003", "schemagate: the approval of request " + request.id + " cannot be used",
                                    error, "Send the statement again to ask for a new approval.");
-      ctx_->stats->holds_refused.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::holds_refused);
       const bool ok = co_await respond(std::move(refusal), terminator);
       co_return ok;
     }
     case End::denied: {
-      ctx_->stats->holds_refused.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::holds_refused);
       Respond refusal;
       if (current.status == RequestStatus::denied) {
         const std::string reason = approvals::decision_reason(current);
@@ -299,7 +301,7 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
       co_return ok;
     }
     case End::timed_out: {
-      ctx_->stats->holds_refused.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::holds_refused);
       auto refusal = respond_error(
           "SG003", "schemagate: approval of " + hold.command_tag + " timed out after " + duration_text(wait_ms) +
                        " (request " + request.id + ")",

@@ -97,7 +97,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
 
   spdlog::info("[{}] running plan of rule {} for {} ({} phases; user={} database={})", state_.id, run.plan->rule_id,
                run.command_tag, run.plan->phases.size(), state_.user, state_.database);
-  ctx_->stats->plans_started.fetch_add(1, std::memory_order_relaxed);
+  ctx_->metrics->add(Counter::plans_started);
   std::vector<std::byte> out;
   append_notice(out, run.announcement);
   bool client_ok = co_await write_client(out);
@@ -149,6 +149,23 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
                                        "Nothing was changed.", {}};
   }
   const auto started = wall_ms();
+  const auto who = audit_session();
+  if (refusal.empty() && !ctx_->audit->plan_started(who, entry.id, run.plan->rule_id, run.command_tag, run.statement,
+                                                    run.plan->phases.size()))
+    ctx_->metrics->add(Counter::audit_failures);
+  std::int64_t rows_counted = resume.rows_backfilled;
+  // Phases that ended: counted, timed and audited as they end (a plan may run for an hour).
+  auto report_phases = [&] {
+    for (const auto& p : runner.take_phase_records()) {
+      ctx_->metrics->add(p.ok ? Counter::phases_succeeded : Counter::phases_failed);
+      ctx_->metrics->observe(Histogram::phase_seconds, static_cast<double>(p.duration_ms) / 1000.0);
+      if (!ctx_->audit->plan_phase(who, entry.id, p)) ctx_->metrics->add(Counter::audit_failures);
+    }
+    if (runner.rows_backfilled() > rows_counted) {
+      ctx_->metrics->add(Counter::backfill_rows, static_cast<std::uint64_t>(runner.rows_backfilled() - rows_counted));
+      rows_counted = runner.rows_backfilled();
+    }
+  };
   std::size_t journaled_phases = resume.phase;
   std::int64_t journaled_rows = resume.rows_backfilled, journaled_at = started;
   auto journal_progress = [&](bool force) {
@@ -176,6 +193,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
         co_await server_query(step.sql, result);
         runner.on_result(result, wall_ms());
         journal_progress(false);
+        report_phases();
         break;
       }
       case PlanStep::sleep:
@@ -200,8 +218,15 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
     const std::string why = step.kind == PlanStep::done ? std::string() : step.error.sqlstate + ": " + step.error.message;
     if (!store.finish_plan(entry.id, status, why, journal_error))
       spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
-    (step.kind == PlanStep::done ? ctx_->stats->plans_succeeded : ctx_->stats->plans_failed)
-        .fetch_add(1, std::memory_order_relaxed);
+    report_phases();
+    ctx_->metrics->add(step.kind == PlanStep::done ? Counter::plans_succeeded : Counter::plans_failed);
+    ctx_->metrics->add(Counter::lock_timeout_retries, runner.lock_timeout_retries());
+    ctx_->metrics->observe(Histogram::plan_seconds, static_cast<double>(wall_ms() - started) / 1000.0);
+    const char* status_name = status == PlanStatus::succeeded ? "succeeded"
+                              : status == PlanStatus::interrupted ? "interrupted"
+                                                                  : "failed";
+    if (!ctx_->audit->plan_finished(who, entry.id, status_name, wall_ms() - started, why))
+      ctx_->metrics->add(Counter::audit_failures);
     if (status == PlanStatus::interrupted && step.error.hint.empty())
       step.error.hint = "Send the same statement again to resume migration " + entry.id + " where it stopped.";
   }
@@ -216,6 +241,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
                  run.command_tag, took, step.error.sqlstate, step.error.message);
     out.clear();
     protocol::write_error_response(out, step.error);
+    ctx_->metrics->count_error(step.error.sqlstate);
     if (failure) *failure = step.error.sqlstate + ": " + step.error.message;
   }
   if (closed_ || server_closed_) co_return false;

@@ -10,6 +10,8 @@
 // The fast path allocates nothing: scanning and deciding are plain functions, and each pump
 // co_awaits one socket operation at a time (Asio recycles that operation's frame). Nested
 // coroutines are kept for the rare paths (answers written by the proxy, drain, errors).
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 
 #include "policy/plan.h"
@@ -84,7 +86,7 @@ Session::ClientScan Session::scan_client() {
       return out;
     }
     if (r.status == DecodeStatus::error) {
-      ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::protocol_errors);
       spdlog::warn("[{}] invalid message from client {}: {}", state_.id, state_.client_addr, r.error.message());
       client_error_ = r.error;
       out.next = ClientScan::error;
@@ -101,10 +103,13 @@ Session::ClientScan Session::scan_client() {
     if (request_.needs_inspection()) {
       const auto bytes = cbuf_.span(out.forward).first(request_.size());
       state_.replies_pending = !expected_z_.empty() || unsynced_;
-      pending_verdict_ = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_, nullptr);
+      refresh_context();
+      pending_verdict_ = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_, nullptr, judged_);
+      ctx_->metrics->add(judged_.parsed ? Counter::requests_parsed : Counter::requests_fast);
       const auto* fwd = std::get_if<Forward>(&pending_verdict_);
       if (fwd != nullptr && fwd->lock_timeout_set) state_.lock_timeout_set = *fwd->lock_timeout_set;
-      if (fwd == nullptr || !fwd->notices.empty()) {
+      // Judged statements go the slow way too: they are counted and audited before they run.
+      if (fwd == nullptr || !fwd->notices.empty() || !judged_.statements.empty()) {
         out.next = ClientScan::slow;  // the request stays at [forward, pos) for the slow path
         return out;
       }
@@ -162,6 +167,7 @@ awaitable<void> Session::client_pump() {
     touch();
     if (ctx_->poller != nullptr) ctx_->poller->on_activity();
     cbuf_.commit(n);
+    ctx_->metrics->add(Counter::client_bytes, n);
   }
 }
 
@@ -204,9 +210,13 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     co_await fetch_facts(tables, identity, facts);
     if (closed_) co_return SlowResult::stop;
     state_.replies_pending = !expected_z_.empty() || unsynced_;
-    verdict = ctx_->interceptor->on_request(RequestView{request_, cbuf_.span().first(size)}, state_, &facts);
+    verdict = ctx_->interceptor->on_request(RequestView{request_, cbuf_.span().first(size)}, state_, &facts, judged_);
     if (std::holds_alternative<NeedFacts>(verdict)) verdict = Forward{};  // asked twice: a broken interceptor
   }
+  if (!record_judgements(verdict))
+    verdict = respond_error("SG001", "schemagate: the audit log cannot be written, and audit.fail_closed refuses DDL meanwhile",
+                            "audit.path: " + ctx_->audit->path(),
+                            "Nothing was run. Free space or fix the audit log's file, then send the statement again.");
   if (auto* fwd = std::get_if<Forward>(&verdict)) {
     if (fwd->lock_timeout_set) state_.lock_timeout_set = *fwd->lock_timeout_set;
     if (!fwd->notices.empty()) {
@@ -220,7 +230,6 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     request_.clear();
     co_return ok && terminator != tag::kTerminate ? SlowResult::rescan : SlowResult::stop;
   }
-  ctx_->stats->requests_intercepted.fetch_add(1, std::memory_order_relaxed);
   // The replies the server would have sent for the rewritten request, decided while its frames
   // are still in the buffer.
   std::vector<std::byte> plan_replies;
@@ -303,7 +312,11 @@ awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& t
   stage_ = Stage::fetching_facts;
   const std::string sql = LiveFacts::catalog_query(tables);
   QueryResult result;
+  const auto asked = std::chrono::steady_clock::now();
   const bool ok = co_await server_query(sql, result);
+  ctx_->metrics->add(Counter::catalog_queries);
+  ctx_->metrics->observe(Histogram::catalog_query_seconds,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count());
   stage_ = Stage::relaying;
   if (!ok) co_return;
   if (!result.ok()) {
@@ -349,6 +362,7 @@ awaitable<void> Session::wait_event() {
 }
 
 awaitable<bool> Session::respond(Respond r, char terminator) {
+  count_errors(r.messages);
   co_await wait_for_server_idle();
   if (closed_) co_return false;
   if (state_.tx_status == 'T') {
@@ -380,7 +394,7 @@ awaitable<void> Session::server_pump() {
     if (ec) {
       if (!closed_) {
         server_closed_ = true;  // the server ended on its own: nothing left to cancel
-        ctx_->stats->upstream_errors.fetch_add(1, std::memory_order_relaxed);
+        ctx_->metrics->add(Counter::server_lost);
         spdlog::warn("[{}] database server connection lost: {}", state_.id, ec.message());
         // Tell the client why, unless the server already did (FATAL), or that would cut a
         // message in half.
@@ -393,6 +407,7 @@ awaitable<void> Session::server_pump() {
     }
     if (ctx_->poller != nullptr) ctx_->poller->on_activity();
     sbuf_.commit(n);
+    ctx_->metrics->add(Counter::server_bytes, n);
     const auto scan = scan_server();
     if (!scan.ok) {
       close_streams();
@@ -483,7 +498,7 @@ Session::ServerScan Session::scan_server() {
       return out;
     }
     if (r.status == DecodeStatus::error) {
-      ctx_->stats->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx_->metrics->add(Counter::protocol_errors);
       spdlog::error("[{}] invalid message from the database server: {}", state_.id, r.error.message());
       out.ok = false;
       return out;
@@ -522,6 +537,7 @@ Session::ServerScan Session::scan_server() {
       }
       case tag::kErrorResponse:
         ++server_errors_;
+        ctx_->metrics->count_error(protocol::error_sqlstate(r.frame));
         if (protocol::is_fatal_error(r.frame)) server_sent_fatal_ = true;
         break;
       case tag::kCopyInResponse:

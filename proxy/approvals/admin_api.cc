@@ -203,7 +203,7 @@ std::int64_t now_ms() {
 
 /// The routes, split from the target: `path` ends before '?', `id`/`action` are the segments
 /// after /v1/requests (empty when absent).
-enum class Route { not_found, health, list, show, approve, deny };
+enum class Route { not_found, health, ready, metrics, reload, list, show, approve, deny };
 
 struct Target {
   Route route = Route::not_found;
@@ -222,6 +222,18 @@ Target route_of(std::string_view target) {
   }
   if (target == "/healthz") {
     t.route = Route::health;
+    return t;
+  }
+  if (target == "/readyz") {
+    t.route = Route::ready;
+    return t;
+  }
+  if (target == "/metrics") {
+    t.route = Route::metrics;
+    return t;
+  }
+  if (target == "/v1/reload") {
+    t.route = Route::reload;
     return t;
   }
   if (target == kRequestsPath) {
@@ -247,8 +259,8 @@ Target route_of(std::string_view target) {
 
 }  // namespace
 
-AdminApi::AdminApi(ApprovalService* service, std::vector<config::AdminToken> tokens)
-    : service_(service), tokens_(std::move(tokens)) {}
+AdminApi::AdminApi(ApprovalService* service, std::vector<config::AdminToken> tokens, AdminHooks hooks)
+    : service_(service), tokens_(std::move(tokens)), hooks_(std::move(hooks)) {}
 
 std::optional<std::string> AdminApi::approver_for(const std::string& authorization) const {
   const auto token = bearer_token(authorization);
@@ -276,6 +288,24 @@ HttpResponse AdminApi::handle(const HttpRequest& request) const {
       case Route::health:
         if (!get) return method_not_allowed("GET");
         return json_response(200, R"({"status":"ok"})");
+      case Route::ready: {
+        if (!get) return method_not_allowed("GET");
+        if (!hooks_.ready) return error_response(404, "not found");
+        std::string detail;
+        const bool ok = hooks_.ready(detail);
+        return json_response(ok ? 200 : 503, detail.empty() ? std::string(R"({"ready":false})") : detail);
+      }
+      case Route::metrics: {
+        if (!get) return method_not_allowed("GET");
+        if (!hooks_.metrics) return error_response(404, "not found");
+        HttpResponse r{200, hooks_.metrics(), {}};
+        r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        return r;
+      }
+      case Route::reload:
+        if (!post) return method_not_allowed("POST");
+        if (!hooks_.reload) return error_response(404, "not found");
+        break;
       case Route::list:
       case Route::show:
         if (!get) return method_not_allowed("GET");
@@ -291,6 +321,13 @@ HttpResponse AdminApi::handle(const HttpRequest& request) const {
     if (!approver) return unauthorized("unknown bearer token");
 
     if (t.route != Route::list && t.has_query) return error_response(400, "this route takes no query parameters");
+    if (t.route == Route::reload) {
+      std::string message;
+      const bool ok = hooks_.reload(message);
+      spdlog::info("admin API: reload by {}: {}", *approver, ok ? "done" : "refused");
+      return json_response(ok ? 200 : 422, json{{"reloaded", ok}, {"message", message}}.dump(-1, ' ', false,
+                                                                                        json::error_handler_t::replace));
+    }
     const std::string id(t.id);
     if (t.route != Route::list && !valid_request_id(id)) return error_response(404, "no such request");
     if (service_ == nullptr) return error_response(503, "approvals are not configured");

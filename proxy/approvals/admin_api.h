@@ -7,11 +7,17 @@
 //   POST /v1/requests/{id}/approve   {"reason": "…"}  vote to approve
 //   POST /v1/requests/{id}/deny      {"reason": "…"}  deny (reason required)
 //
-// Authorization: Bearer <token>, mapped to an approver identity (admin.tokens), compared in
+//   GET  /healthz          the process is alive (no token)
+//   GET  /readyz           can reach the database and the stores, not draining (no token): 200 | 503
+//   GET  /metrics          Prometheus text format (no token: it holds counts, never statements)
+//   POST /v1/reload        reload config and policy; 200 {"reloaded":true,...} | 422 refused
+//
+// Authorization (requests and reload): Bearer <token>, mapped to an approver identity (admin.tokens), compared in
 // constant time. 400 bad JSON / unknown fields / bad query, 401 missing or unknown token,
 // 403 not allowed (own request with require_distinct_approver), 404 unknown id or route,
 // 405 wrong method, 409 no longer pending, 413 body over admin.max_body_bytes (the listener),
 // 503 the store failed. Every answer is a JSON object; errors are {"error": "…"}.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,10 +40,17 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (WWW-Authenticate on 401)
 };
 
+/// What the operations routes read from the running proxy; an empty hook answers 404.
+struct AdminHooks {
+  std::function<std::string()> metrics;                  // the exposition text
+  std::function<bool(std::string& detail_json)> ready;   // a JSON object saying what was checked
+  std::function<bool(std::string& message)> reload;      // false: refused, the old config stays
+};
+
 class AdminApi {
  public:
   /// `service` may be null (approvals not configured): the request routes then answer 503.
-  AdminApi(ApprovalService* service, std::vector<config::AdminToken> tokens);
+  AdminApi(ApprovalService* service, std::vector<config::AdminToken> tokens, AdminHooks hooks = {});
 
   HttpResponse handle(const HttpRequest& request) const;
   /// The approver a bearer token belongs to, or nullopt; constant time in the token's bytes.
@@ -46,6 +59,7 @@ class AdminApi {
  private:
   ApprovalService* service_;
   std::vector<config::AdminToken> tokens_;
+  AdminHooks hooks_;
 };
 
 }  // namespace schemagate::proxy::approvals

@@ -51,6 +51,7 @@ bool ApprovalService::submit(ApprovalRequest& r, std::string& error) {
   if (!store_->create(r, error)) return false;
   spdlog::info("approval request {} created: {} by user {} on database {} (rule {})", r.id, r.command_tag, r.user,
                r.database, r.rule_id);
+  transition(r, "created");
   if (webhooks_) webhooks_->post(r.id, webhook_payload(r));
   return true;
 }
@@ -71,6 +72,7 @@ void ApprovalService::withdraw(const std::string& id, const std::string& why) {
   if (!changed) spdlog::warn("approval request {}: cannot record the withdrawal: {}", id, error);
   else if (*changed) {
     spdlog::info("approval request {} withdrawn: {}", id, why);
+    transition(after, "withdrawn");
     registry_.changed(id);
   }
 }
@@ -110,6 +112,7 @@ void ApprovalService::finish(const std::string& id, bool ok, const std::string& 
       },
       after, error);
   if (!changed) spdlog::warn("approval request {}: cannot record how it ended: {}", id, error);
+  else if (*changed) transition(after, ok ? "executed" : "failed");
 }
 
 std::optional<ApprovalRequest> ApprovalService::find_approved(const std::string& statement_hash,
@@ -144,6 +147,7 @@ VoteOutcome ApprovalService::vote(const std::string& id, const Vote& vote) {
     spdlog::info("approval request {}: {} by {} ({}){}", id, vote.approve ? "approved" : "denied", vote.approver,
                  vote.reason.empty() ? "no reason given" : vote.reason,
                  out.result == DecideResult::recorded ? ", more approvals needed" : "");
+    transition(out.request, out.result == DecideResult::recorded ? "voted" : vote.approve ? "approved" : "denied", &vote);
     registry_.changed(id);
   }
   return out;
@@ -160,8 +164,10 @@ std::vector<ApprovalRequest> ApprovalService::list(std::optional<RequestStatus> 
 
 void ApprovalService::sweep() {
   std::string error;
-  for (const auto& r : store_->expire_due(wall_clock_ms(), error))
+  for (const auto& r : store_->expire_due(wall_clock_ms(), error)) {
     spdlog::info("approval request {} expired: nobody decided within approvals.request_ttl_ms", r.id);
+    transition(r, "expired");
+  }
   if (!error.empty()) spdlog::warn("approvals: expiring requests failed: {}", error);
   registry_.changed_all();
 }

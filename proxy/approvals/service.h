@@ -3,6 +3,7 @@
 // wait; the admin API (and decide-mode webhooks) vote; a sweep expires. Thread-safe. Every
 // change goes through the store's atomic update, then wakes the sessions waiting on it.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <condition_variable>
 #include <mutex>
@@ -38,6 +39,11 @@ class ApprovalService {
   const config::Approvals& config() const { return cfg_; }
   ApprovalRegistry& registry() { return registry_; }
   RequestStore& store() { return *store_; }
+  /// Called after every transition made here — created, voted (more approvals needed),
+  /// approved, denied, expired, withdrawn, executed, failed — on the thread that made it (the
+  /// audit log). Set before the service is used.
+  using TransitionListener = std::function<void(const ApprovalRequest&, const std::string& event, const Vote*)>;
+  void set_transition_listener(TransitionListener l) { on_transition_ = std::move(l); }
   const WebhookStats* webhook_stats() const { return webhooks_ ? &webhooks_->stats() : nullptr; }
 
   // ---- sessions
@@ -77,7 +83,12 @@ class ApprovalService {
   void on_webhook_decision(const std::string& id, const WebhookDecision& d);
   std::string webhook_payload(const ApprovalRequest& r) const;
 
+  void transition(const ApprovalRequest& r, const std::string& event, const Vote* vote = nullptr) const {
+    if (on_transition_) on_transition_(r, event, vote);
+  }
+
   config::Approvals cfg_;
+  TransitionListener on_transition_;
   std::string base_url_;
   std::unique_ptr<RequestStore> store_;
   ApprovalRegistry registry_;

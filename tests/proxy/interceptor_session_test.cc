@@ -24,7 +24,8 @@ namespace wire = schemagate::testing::wire;
 class RefuseForbidden final : public Interceptor {
  public:
   Verdict on_request(const RequestView& request, const SessionState& session,
-                     const policy::CatalogFacts*) const override {
+                     const policy::CatalogFacts*, Judged& judged) const override {
+    judged = {};
     for (std::size_t i = 0; i < request.frame_count(); ++i) {
       const std::string_view sql = protocol::statement_sql(request.frame(i));
       if (sql.find("forbidden") != std::string_view::npos)

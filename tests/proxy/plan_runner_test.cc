@@ -135,6 +135,34 @@ TEST(PlanRunner, LockTimeoutIsRetriedWithGrowingJitteredBackoffThenNamesTheBlock
   EXPECT_TRUE(run.sql.back().find("set_config") != std::string::npos);  // settings restored last
 }
 
+TEST(PlanRunner, PhaseRecordsSayHowEachPhaseEndedAndRetriesAreCounted) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE orders ADD CONSTRAINT x CHECK (a > 0) NOT VALID", 3),
+                 phase(PhaseKind::guarded, "ALTER TABLE orders VALIDATE CONSTRAINT x", 1)};
+  PlanRunner runner(plan, 7);
+  int first_attempts = 0;
+  auto run = drive(runner, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    // Phase 1 is refused its lock once, then succeeds; phase 2 fails for good.
+    if (starts_with(sql, "BEGIN") && sql.find("NOT VALID") != std::string::npos)
+      return ++first_attempts == 1 ? error("55P03", 'E') : ok_rows();
+    if (starts_with(sql, "BEGIN")) return error("23514", 'E', "check constraint violated");
+    return ok_rows();
+  });
+  ASSERT_EQ(run.last.kind, PlanStep::failed);
+  const auto records = runner.take_phase_records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].index, 0u);
+  EXPECT_TRUE(records[0].ok);
+  EXPECT_EQ(records[0].attempts, 2u);
+  EXPECT_GE(records[0].duration_ms, 100);  // includes the backoff sleep
+  EXPECT_EQ(records[1].index, 1u);
+  EXPECT_FALSE(records[1].ok);
+  EXPECT_EQ(records[1].sqlstate, "23514");
+  EXPECT_EQ(runner.lock_timeout_retries(), 1u);
+  EXPECT_TRUE(runner.take_phase_records().empty()) << "records are handed out once";
+}
+
 TEST(PlanRunner, JitterDiffersBetweenSeeds) {
   policy::RetryPolicy r{5, 1000};
   std::mt19937_64 a(1), b(2);
