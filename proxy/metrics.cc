@@ -75,7 +75,7 @@ std::string label_value(std::string_view v) {
 Metrics::Metrics(unsigned io_threads) : shards_(static_cast<std::size_t>(io_threads) + 1) {
   for (const auto& r : policy::rule_catalogue()) {
     if (rule_names_.size() + 1 >= kRuleSlots) break;
-    rule_names_.push_back(r.id);
+    rule_names_.emplace_back(r.id);
   }
   rule_names_.push_back("default_action");
 }

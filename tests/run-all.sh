@@ -25,4 +25,9 @@ echo "== tests"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir build-asan --output-on-failure -j "$(nproc)" --timeout 900
+echo "== deployment files (example configs, Helm chart with the real helm)"
+bash tests/deploy/check-examples.sh build-asan/schemagate
+rc=0
+bash tests/helm/run.sh build-asan/schemagate || rc=$?
+if ((rc == 77)); then echo "helm chart test skipped (see above)"; elif ((rc != 0)); then exit "$rc"; fi
 echo "run-all: finished in $(($(date +%s) - start)) s"
