@@ -132,8 +132,8 @@ std::string Metrics::render(const MetricsGauges& g) const {
   };
   family_header(out, "build_info", "Always 1; the version is a label.", "gauge");
   sample(out, "build_info", "version=\"" SG_VERSION "\"", "1");
-  gauge("client_connections", "Client connections open now.", g.client_connections);
-  gauge("server_connections", "Connections to the database server open now.", g.server_connections);
+  gauge("client_connections_open", "Client connections open now.", g.client_connections);
+  gauge("server_connections_open", "Connections to the database server open now.", g.server_connections);
   gauge("approval_requests_pending", "Approval requests waiting for a decision.", g.pending_requests);
   if (g.draining) gauge("draining", "1 while the proxy drains for shutdown (readiness is false).", [&] {
     return static_cast<std::int64_t>(g.draining());

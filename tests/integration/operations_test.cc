@@ -25,7 +25,7 @@ const std::string kPolicy =
     "mode: enforce\n"
     "rules:\n"
     "  drop_table: hold\n"
-    "  truncate: reject\n";
+    "  truncate_table: reject\n";
 
 class Operations : public ProxiedPg {
  protected:
@@ -136,10 +136,10 @@ TEST_F(Operations, MetricsAfterAScriptedWorkloadParseAndCount) {
   ASSERT_TRUE(m.contains("samples")) << m.dump();
   EXPECT_EQ(m["families"]["schemagate_statements"], "counter");
   EXPECT_EQ(m["families"]["schemagate_plan_duration_seconds"], "histogram");
-  EXPECT_EQ(m["families"]["schemagate_client_connections"], "gauge");
+  EXPECT_EQ(m["families"]["schemagate_client_connections_open"], "gauge");
   EXPECT_EQ(sample(m, "schemagate_build_info{version=" SG_VERSION "}"), 1);
-  EXPECT_GE(sample(m, "schemagate_client_connections"), 1);  // this connection is open
-  EXPECT_GE(sample(m, "schemagate_server_connections"), 1);
+  EXPECT_GE(sample(m, "schemagate_client_connections_open"), 1);  // this connection is open
+  EXPECT_GE(sample(m, "schemagate_server_connections_open"), 1);
   EXPECT_GE(sample(m, "schemagate_client_connections_total"), 1);
   EXPECT_GE(sample(m, "schemagate_requests_total{path=fast}"), 6);
   EXPECT_GE(sample(m, "schemagate_requests_total{path=parsed}"), 3);
@@ -155,7 +155,7 @@ TEST_F(Operations, MetricsAfterAScriptedWorkloadParseAndCount) {
   EXPECT_GE(sample(m, "schemagate_catalog_query_duration_seconds_count"), 1);
   EXPECT_GE(sample(m, "schemagate_errors_total{class=22}"), 1);
   EXPECT_GE(sample(m, "schemagate_errors_total{class=SG}"), 1);
-  EXPECT_GE(sample(m, "schemagate_rule_matches_total{rule=truncate}"), 1);
+  EXPECT_GE(sample(m, "schemagate_rule_matches_total{rule=truncate_table}"), 1);
   EXPECT_GT(sample(m, "schemagate_client_received_bytes_total"), 0);
   EXPECT_GT(sample(m, "schemagate_server_received_bytes_total"), 0);
   EXPECT_GE(sample(m, "schemagate_parse_cache_lookups_total{result=miss}"), 1);
@@ -230,7 +230,7 @@ TEST_F(Operations, AuditLineForEveryOutcomePlanAndApproval) {
   ASSERT_FALSE(reject.is_null()) << read_file(audit_path());
   EXPECT_EQ(reject["outcome"], "reject");
   EXPECT_EQ(reject["action"], "refused");
-  EXPECT_EQ(reject["rule"], "truncate");
+  EXPECT_EQ(reject["rule"], "truncate_table");
 
   const json hold = find_audit({{"event", "decision"}, {"command_tag", "DROP TABLE"}});
   ASSERT_FALSE(hold.is_null());
@@ -284,7 +284,7 @@ TEST_F(Operations, ReloadIsSeenByAnOpenSessionAndAnInvalidOneIsRefused) {
   ASSERT_EQ(c.exec("TRUNCATE ops_keep").sqlstate, "SG001");
 
   // SIGHUP with a policy that lets TRUNCATE pass: the same connection sees it.
-  write_file(policy_path(), "mode: enforce\nrules:\n  drop_table: hold\n  truncate: pass\n");
+  write_file(policy_path(), "mode: enforce\nrules:\n  drop_table: hold\n  truncate_table: pass\n");
   ASSERT_EQ(::kill(proxy_->pid(), SIGHUP), 0);
   ASSERT_TRUE(eventually([&] { return sample(metrics(), "schemagate_config_reloads_total{result=ok}") == 1; }, 30s))
       << proxy_->log();

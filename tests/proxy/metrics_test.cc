@@ -69,10 +69,10 @@ TEST(Metrics, GaugesComeFromTheirCallbacksAndUnknownOnesAreLeftOut) {
   g.pending_requests = [] { return std::int64_t{-1}; };  // the store did not answer
   g.draining = [] { return true; };
   const auto text = m.render(g);
-  EXPECT_TRUE(has_line(text, "schemagate_client_connections 7")) << text;
+  EXPECT_TRUE(has_line(text, "schemagate_client_connections_open 7")) << text;
   EXPECT_TRUE(has_line(text, "schemagate_draining 1"));
   EXPECT_EQ(text.find("schemagate_approval_requests_pending"), std::string::npos);
-  EXPECT_EQ(text.find("schemagate_server_connections "), std::string::npos);
+  EXPECT_EQ(text.find("schemagate_server_connections_open"), std::string::npos);
 }
 
 TEST(Metrics, EveryFamilyHasOneHelpAndTypeAndPrometheusParsesTheText) {
