@@ -216,8 +216,10 @@ int run_cli(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
+  // plan, migrations and requests answer --help themselves (their own usage text).
+  const bool own_help = cmd == "plan" || cmd == "migrations" || cmd == "requests";
   for (const auto& a : rest)
-    if (a == "--help" || a == "-h")
+    if (!own_help && (a == "--help" || a == "-h"))
       if (const int rc = command_help(cmd); rc >= 0) return rc;
   if (cmd == "check") return policy::run_check(rest, std::cout, std::cerr);
   if (cmd == "explain") return policy::run_explain(rest, std::cout, std::cerr);
