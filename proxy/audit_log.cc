@@ -40,6 +40,15 @@ json session_fields(const AuditSession& s) {
           {"application_name", s.application_name}};
 }
 
+/// Every session event starts the same way: when, what, who.
+json session_event(const char* event, const AuditSession& s) {
+  json e = {{"time", now_rfc3339()}, {"event", event}};
+  e.update(session_fields(s));
+  return e;
+}
+
+std::string line_of(const json& e) { return e.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 int open_append(const std::string& path) {
   return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
@@ -113,8 +122,7 @@ bool AuditLog::write_line(std::string line) {
 
 bool AuditLog::decision(const AuditSession& s, const Judgement& j, const std::string& action) {
   if (!enabled_) return true;
-  json e = {{"time", now_rfc3339()}, {"event", "decision"}};
-  e.update(session_fields(s));
+  json e = session_event("decision", s);
   e.update({{"command_tag", j.command_tag},
             {"statement", j.normalized},
             {"fingerprint", j.fingerprint},
@@ -125,23 +133,21 @@ bool AuditLog::decision(const AuditSession& s, const Judgement& j, const std::st
             {"rules", j.matched},
             {"scope", j.scope}});
   if (!j.message.empty()) e["message"] = j.message;
-  return write_line(e.dump(-1, ' ', false, json::error_handler_t::replace));
+  return write_line(line_of(e));
 }
 
 bool AuditLog::plan_started(const AuditSession& s, const std::string& plan_id, const std::string& rule_id,
                             const std::string& command_tag, const std::string& statement, std::size_t phases) {
   if (!enabled_) return true;
-  json e = {{"time", now_rfc3339()}, {"event", "plan_started"}};
-  e.update(session_fields(s));
+  json e = session_event("plan_started", s);
   e.update({{"plan", plan_id}, {"rule", rule_id}, {"command_tag", command_tag}, {"statement", statement},
             {"phases", phases}});
-  return write_line(e.dump(-1, ' ', false, json::error_handler_t::replace));
+  return write_line(line_of(e));
 }
 
 bool AuditLog::plan_phase(const AuditSession& s, const std::string& plan_id, const PhaseRecord& p) {
   if (!enabled_) return true;
-  json e = {{"time", now_rfc3339()}, {"event", "plan_phase"}};
-  e.update(session_fields(s));
+  json e = session_event("plan_phase", s);
   e.update({{"plan", plan_id},
             {"phase", p.index + 1},
             {"description", p.description},
@@ -150,17 +156,16 @@ bool AuditLog::plan_phase(const AuditSession& s, const std::string& plan_id, con
             {"attempts", p.attempts},
             {"rows", p.rows}});
   if (!p.sqlstate.empty()) e["sqlstate"] = p.sqlstate;
-  return write_line(e.dump(-1, ' ', false, json::error_handler_t::replace));
+  return write_line(line_of(e));
 }
 
 bool AuditLog::plan_finished(const AuditSession& s, const std::string& plan_id, const std::string& status,
                              std::int64_t duration_ms, const std::string& error) {
   if (!enabled_) return true;
-  json e = {{"time", now_rfc3339()}, {"event", "plan_finished"}};
-  e.update(session_fields(s));
+  json e = session_event("plan_finished", s);
   e.update({{"plan", plan_id}, {"status", status}, {"duration_ms", duration_ms}});
   if (!error.empty()) e["error"] = error;
-  return write_line(e.dump(-1, ' ', false, json::error_handler_t::replace));
+  return write_line(line_of(e));
 }
 
 bool AuditLog::approval(const approvals::ApprovalRequest& r, const std::string& event, const approvals::Vote* vote) {
@@ -183,7 +188,7 @@ bool AuditLog::approval(const approvals::ApprovalRequest& r, const std::string& 
   e["votes"] = std::move(approvers);
   if (vote) e["by"] = {{"approver", vote->approver}, {"approve", vote->approve}, {"reason", vote->reason}};
   if (!r.outcome.empty()) e["outcome"] = r.outcome;
-  return write_line(e.dump(-1, ' ', false, json::error_handler_t::replace));
+  return write_line(line_of(e));
 }
 
 }  // namespace schemagate::proxy

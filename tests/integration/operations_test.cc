@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <future>
+#include <sstream>
 
 #include "proxy/approvals/http_client.h"
 #include "tests/integration/it_common.h"
@@ -310,6 +311,30 @@ TEST_F(Operations, ReloadIsSeenByAnOpenSessionAndAnInvalidOneIsRefused) {
   EXPECT_NE(good.body.find("kept until a restart: workers"), std::string::npos) << good.body;
   EXPECT_EQ(c.exec("TRUNCATE ops_keep").sqlstate, "SG001");
   EXPECT_TRUE(c.exec("SELECT 1").ok) << "the session survived every reload";
+}
+
+TEST_F(Operations, JsonDiagnosticLogIsOneValidObjectPerLine) {
+  ASSERT_NO_FATAL_FAILURE(start("log:\n  format: json\n"));
+  {
+    // A quote in a logged value (application_name odd"name): the line must stay valid JSON.
+    auto c = via_proxy("application_name='odd\\\"name'");
+    ASSERT_TRUE(c.exec("SELECT 1").ok);
+  }
+  ASSERT_TRUE(eventually([&] { return proxy_->log().find("odd") != std::string::npos; }));
+  std::istringstream lines(proxy_->log());
+  std::string line;
+  int objects = 0;
+  bool saw_name = false;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    const auto j = json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("message")) << line;
+    saw_name |= j["message"].get<std::string>().find("odd\"name") != std::string::npos;
+    ++objects;
+  }
+  EXPECT_GE(objects, 2);
+  EXPECT_TRUE(saw_name) << proxy_->log();
 }
 
 TEST_F(Operations, EverySubcommandAnswersHelp) {
