@@ -22,6 +22,8 @@ if [[ -n $bin && ! -x $bin ]]; then
   echo "helm-test: $bin is not an executable" >&2
   exit 1
 fi
+# validate.mjs runs from tests/helm: a relative binary path must not change meaning there.
+[[ -n $bin ]] && bin=$(realpath "$bin")
 
 skip() {
   echo "helm-test: SKIP: $*" >&2

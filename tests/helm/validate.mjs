@@ -376,7 +376,8 @@ function configCheck(cm, label) {
     }
     const r = spawnSync(binary, ["config", "check", path.join(dir, "schemagate.yaml")], { encoding: "utf8" });
     stats.configChecks++;
-    if (r.status !== 0) fail(`${label}: schemagate config check exit ${r.status}: ${(r.stderr + r.stdout).trim()}`);
+    if (r.error) fail(`${label}: cannot run ${binary}: ${r.error.message}`);
+    else if (r.status !== 0) fail(`${label}: schemagate config check exit ${r.status}: ${`${r.stderr}${r.stdout}`.trim()}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
