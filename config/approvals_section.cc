@@ -64,14 +64,39 @@ void load_tokens_file(const std::string& key, int line, ErrorSink& errors, Admin
   }
 }
 
+void load_console_users(const YAML::Node& users, ErrorSink& errors, std::vector<std::string>& out) {
+  if (!users.IsDefined() || users.IsNull()) return;
+  if (!users.IsSequence()) {
+    errors.add("admin.users", users, "expected a list of database user names");
+    return;
+  }
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const std::string key = "admin.users[" + std::to_string(i) + "]";
+    if (!users[i].IsScalar() || users[i].Scalar().empty()) {
+      errors.add(key, users[i], "expected a database user name");
+      continue;
+    }
+    out.push_back(users[i].Scalar());
+  }
+}
+
 }  // namespace
 
 void load_admin_section(const YAML::Node& n, ErrorSink& errors, Admin& out) {
-  Section s(n, "admin", errors, {"address", "port", "tls", "public_url", "tokens", "tokens_file", "max_body_bytes"});
+  Section s(n, "admin", errors, {"address", "port", "tls", "public_url", "tokens", "tokens_file", "max_body_bytes", "users",
+                                     "console_database", "auth_database"});
   s.get("address", out.address);
   s.get("port", out.port, 0, 65535);
   s.get("public_url", out.public_url);
   s.get("max_body_bytes", out.max_body_bytes, 1024, 16u << 20);
+  load_console_users(s.node("users"), errors, out.users);
+  s.get("console_database", out.console_database);
+  s.get("auth_database", out.auth_database);
+  if (out.console_database.empty()) errors.add("admin.console_database", s.node("console_database"), "must not be empty");
+  if (out.auth_database.empty()) errors.add("admin.auth_database", s.node("auth_database"), "must not be empty");
+  if (!out.console_database.empty() && out.console_database == out.auth_database)
+    errors.add("admin.console_database", s.node("console_database"),
+               "must differ from admin.auth_database (that one is a real database the upstream authenticates against)");
   Section tls(s.node("tls"), "admin.tls", errors, {"cert_file", "key_file"});
   tls.get("cert_file", out.tls.cert_file);
   tls.get("key_file", out.tls.key_file);

@@ -118,6 +118,12 @@ struct Admin {
   std::vector<AdminToken> tokens;  // from admin.tokens and admin.tokens_file ("approver:token" lines)
   std::string tokens_file;
   std::uint32_t max_body_bytes = 64 * 1024;
+  // The admin console: `psql dbname=<console_database> user=<one of users>` is answered by the
+  // proxy itself, after the upstream authenticated that user against `auth_database`.
+  std::vector<std::string> users;  // empty: no console (the database name is forwarded as any other)
+  std::string console_database = "schemagate";
+  std::string auth_database = "postgres";
+  bool console_enabled() const { return !users.empty(); }
   bool operator==(const Admin&) const = default;
 };
 

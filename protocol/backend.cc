@@ -41,6 +41,30 @@ void write_parameter_description(std::vector<std::byte>& out, std::span<const st
   w.finish();
 }
 
+void write_text_row_description(std::vector<std::byte>& out, std::span<const std::string> columns) {
+  constexpr std::uint32_t kTextOid = 25;
+  MessageWriter w(out);
+  w.begin(tag::kRowDescription).u16(static_cast<std::uint16_t>(columns.size()));
+  for (const auto& name : columns) {
+    // table OID 0, column 0, type text, variable length (-1), no modifier (-1), text format
+    w.cstring(name).u32(0).u16(0).u32(kTextOid).u16(0xFFFF).i32(-1).u16(0);
+  }
+  w.finish();
+}
+
+void write_text_data_row(std::vector<std::byte>& out, std::span<const std::optional<std::string>> values) {
+  MessageWriter w(out);
+  w.begin(tag::kDataRow).u16(static_cast<std::uint16_t>(values.size()));
+  for (const auto& v : values) {
+    if (!v) {
+      w.i32(-1);
+      continue;
+    }
+    w.u32(static_cast<std::uint32_t>(v->size())).raw(v->data(), v->size());
+  }
+  w.finish();
+}
+
 std::error_code parse_error_fields(const Frame& f, ErrorFields& out) {
   MessageReader r(f.body);
   for (;;) {

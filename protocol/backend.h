@@ -32,6 +32,11 @@ void write_command_complete(std::vector<std::byte>& out, std::string_view comman
 void write_empty_message(std::vector<std::byte>& out, char tag);
 /// ParameterDescription listing `type_oids`.
 void write_parameter_description(std::vector<std::byte>& out, std::span<const std::uint32_t> type_oids);
+/// RowDescription of text columns (type `text`, OID 25, text format): what a result set the
+/// proxy builds itself (the admin console's) starts with.
+void write_text_row_description(std::vector<std::byte>& out, std::span<const std::string> columns);
+/// DataRow of text values; nullopt is SQL NULL.
+void write_text_data_row(std::vector<std::byte>& out, std::span<const std::optional<std::string>> values);
 
 std::error_code parse_error_fields(const Frame& f, ErrorFields& out);
 

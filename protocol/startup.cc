@@ -3,6 +3,7 @@
 #include "protocol/errors.h"
 #include "protocol/reader.h"
 #include "protocol/tags.h"
+#include "protocol/writer.h"
 
 namespace schemagate::protocol {
 
@@ -48,6 +49,14 @@ std::error_code parse_startup(std::span<const std::byte> packet, StartupPacket& 
     out.params.emplace_back(name, value);
   }
   return r.at_end() ? std::error_code{} : ProtocolErrc::bad_length;
+}
+
+void write_startup_message(std::vector<std::byte>& out, std::uint16_t minor,
+                           std::span<const std::pair<std::string_view, std::string_view>> params) {
+  MessageWriter w(out);
+  w.begin_untagged().u16(3).u16(minor);
+  for (const auto& [name, value] : params) w.cstring(name).cstring(value);
+  w.u8(0).finish();
 }
 
 }  // namespace schemagate::protocol

@@ -26,4 +26,8 @@ struct StartupPacket {
 /// Protocol 3.x with any minor version is accepted: negotiation is the server's job.
 std::error_code parse_startup(std::span<const std::byte> packet, StartupPacket& out);
 
+/// A StartupMessage (protocol 3.`minor`) with these parameters, in order.
+void write_startup_message(std::vector<std::byte>& out, std::uint16_t minor,
+                           std::span<const std::pair<std::string_view, std::string_view>> params);
+
 }  // namespace schemagate::protocol

@@ -138,6 +138,9 @@ std::string Metrics::render(const MetricsGauges& g) const {
   if (g.draining) gauge("draining", "1 while the proxy drains for shutdown (readiness is false).", [&] {
     return static_cast<std::int64_t>(g.draining());
   });
+  if (g.ddl_paused) gauge("ddl_paused", "1 while new schema changes are refused (PAUSE on the admin console).", [&] {
+    return static_cast<std::int64_t>(g.ddl_paused());
+  });
 
   std::string_view family;
   for (std::size_t c = 0; c < kCounterCount; ++c) {

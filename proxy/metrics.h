@@ -102,6 +102,7 @@ struct MetricsGauges {
   std::function<std::int64_t()> server_connections;
   std::function<std::int64_t()> pending_requests;    // approval requests pending (-1: unknown)
   std::function<bool()> draining;
+  std::function<bool()> ddl_paused;
   /// Extra exposition text appended as is (webhook and parse-cache counters owned elsewhere).
   std::function<std::string()> extra;
 };

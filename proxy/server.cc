@@ -47,6 +47,7 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
   if (ctx_->config->io.busy_poll_us > 0) ctx_->poller = &poller_;
   source_ = std::make_shared<ContextSource>(ctx_);
   ctx_->source = source_.get();
+  ctx_->control = this;
 }
 
 Server::~Server() {

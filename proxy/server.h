@@ -12,6 +12,7 @@
 #include "config/model.h"
 #include "proxy/busy_poller.h"
 #include "proxy/net.h"
+#include "proxy/server_control.h"
 #include "proxy/session_context.h"
 
 namespace schemagate::proxy {
@@ -27,7 +28,7 @@ class AdminServer;
 ///   no statement is in flight), and after limits.shutdown_grace_ms close whatever is left.
 ///   SIGHUP (and POST /v1/reload, the console's RELOAD): reload() — sessions pick up the new
 ///   configuration and policy at their next request; nobody is disconnected.
-class Server {
+class Server final : public ServerControl {
  public:
   Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const Interceptor> interceptor);
   ~Server();  // removes the Unix socket file, if it made one
@@ -56,10 +57,16 @@ class Server {
   /// Loads the configuration again and publishes it; thread-safe. False (with `message` saying
   /// why, key and line) when it is refused: the running configuration stays. Keys that need a
   /// restart keep their running values and are named in `message`.
-  bool reload(std::string& message);
+  bool reload(std::string& message) override;
   /// Readiness: not draining, the database reachable, the stores answering. `detail`: JSON.
   bool ready(std::string& detail);
   const Metrics& metrics() const { return *ctx_->metrics; }
+
+  // ServerControl (the admin console)
+  std::vector<SessionSummary> sessions() const override;
+  void set_ddl_paused(bool paused, const std::string& by) override;
+  bool ddl_paused(std::string* by = nullptr) const override;
+  bool draining() const override;
 
  private:
   template <class Acceptor>
@@ -93,7 +100,11 @@ class Server {
   bool stopping_ = false;  // on ioc_ threads only after start
   std::int64_t drain_deadline_ms_ = 0;
 
-  std::mutex mu_;
+  std::atomic<bool> ddl_paused_{false};
+  mutable std::mutex pause_mu_;
+  std::string paused_by_;  // guarded by pause_mu_
+
+  mutable std::mutex mu_;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::uint64_t next_id_ = 1;
   std::vector<std::shared_ptr<Session>> sweep_live_;  // sweep_loop's scratch list

@@ -1,9 +1,12 @@
 // Server: what operators ask of a running proxy — reload, readiness, metrics.
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
 #include "proxy/server.h"
+#include "proxy/session.h"
 #include "proxy/upstream_probe.h"
 
 namespace schemagate::proxy {
@@ -133,6 +136,7 @@ std::string Server::render_metrics() const {
     return error.empty() ? static_cast<std::int64_t>(pending.size()) : -1;
   };
   g.draining = [this] { return draining_.load(std::memory_order_relaxed); };
+  g.ddl_paused = [this] { return ddl_paused(); };
   g.extra = [ctx] {
     std::string out;
     const auto cache = ctx->interceptor->stats();
@@ -154,5 +158,42 @@ std::string Server::render_metrics() const {
   };
   return ctx->metrics->render(g);
 }
+
+// ---------------------------------------------------------------------------- ServerControl
+
+std::vector<SessionSummary> Server::sessions() const {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(mu_);
+    live.reserve(sessions_.size());
+    for (const auto& [id, weak] : sessions_)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  std::vector<SessionSummary> out;
+  out.reserve(live.size());
+  for (const auto& s : live) {
+    auto summary = s->summary();
+    if (!summary.user.empty()) out.push_back(std::move(summary));  // still in startup: nothing to show
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+void Server::set_ddl_paused(bool paused, const std::string& by) {
+  std::lock_guard lock(pause_mu_);
+  paused_by_ = paused ? by : std::string();
+  ddl_paused_.store(paused, std::memory_order_release);
+}
+
+bool Server::ddl_paused(std::string* by) const {
+  if (!ddl_paused_.load(std::memory_order_acquire)) return false;
+  if (by != nullptr) {
+    std::lock_guard lock(pause_mu_);
+    *by = paused_by_;
+  }
+  return true;
+}
+
+bool Server::draining() const { return draining_.load(std::memory_order_relaxed); }
 
 }  // namespace schemagate::proxy

@@ -2,6 +2,7 @@
 // The ready-state pumps live in session_relay.cc.
 #include "proxy/session.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -52,6 +53,9 @@ Session::Session(StreamSocket client, std::shared_ptr<SessionContext> ctx, std::
   const auto peer = client_.socket().remote_endpoint(ec);
   if (!ec) state_.client_addr = describe_peer(peer);
   touch();
+  connected_wall_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
   ctx_->live->clients.fetch_add(1, std::memory_order_relaxed);
   ctx_->metrics->add(Counter::client_connections);
 }
@@ -67,7 +71,14 @@ void Session::touch() { last_activity_ms_.store(now_ms(), std::memory_order_rela
 awaitable<void> Session::run() {
   auto self = shared_from_this();
   spdlog::debug("[{}] client connected from {}", state_.id, state_.client_addr);
-  if (co_await negotiate_startup() && co_await connect_upstream() && co_await relay_authentication()) {
+  const bool authenticated =
+      co_await negotiate_startup() && co_await connect_upstream() && co_await relay_authentication();
+  if (authenticated) publish_summary();
+  if (authenticated && console_) {
+    spdlog::info("[{}] admin console session: user={} client={}{}", state_.id, state_.user, state_.client_addr,
+                 client_.is_tls() ? " (tls)" : "");
+    co_await console_loop();
+  } else if (authenticated) {
     stage_ = Stage::relaying;
     spdlog::info("[{}] session ready: user={} database={} application_name={} client={}{}", state_.id, state_.user,
                  state_.database, state_.application_name, state_.client_addr, client_.is_tls() ? " (tls)" : "");
@@ -237,6 +248,9 @@ awaitable<bool> Session::negotiate_startup() {
     state_.application_name = std::string(packet.param("application_name"));
     startup_packet_.assign(cbuf_.data(), cbuf_.data() + d.size);
     cbuf_.consume(d.size);
+    if (cfg.admin.console_enabled() && state_.database == cfg.admin.console_database &&
+        !co_await admit_console())
+      co_return false;
     break;
   }
   if (cfg.listen.tls.require && !client_.is_tls()) {
@@ -256,6 +270,34 @@ awaitable<bool> Session::negotiate_startup() {
     co_await send_fatal("28000", "no PostgreSQL user name specified in startup packet");
     co_return false;
   }
+  co_return true;
+}
+
+awaitable<bool> Session::admit_console() {
+  // Parsed again from our own copy: the first parse's views pointed into cbuf_.
+  protocol::StartupPacket packet;
+  if (protocol::parse_startup(startup_packet_, packet)) co_return false;
+  const auto& admin = ctx_->config->admin;
+  if (std::find(admin.users.begin(), admin.users.end(), state_.user) == admin.users.end()) {
+    spdlog::warn("[{}] refused admin console login of user {} from {}: not in admin.users", state_.id, state_.user,
+                 state_.client_addr);
+    const std::string why = "user \"" + state_.user + "\" may not use the schemagate admin console (admin.users)";
+    co_await send_fatal("28000", why);
+    co_return false;
+  }
+  // The upstream authenticates the user against a real database; replication and options
+  // make no sense for a console and are dropped.
+  std::vector<std::pair<std::string_view, std::string_view>> params;
+  for (const auto& [name, value] : packet.params) {
+    if (name == "database") continue;
+    if (name == "replication" || name == "options") continue;
+    params.emplace_back(name, value);
+  }
+  params.emplace_back("database", admin.auth_database);
+  std::vector<std::byte> rebuilt;
+  protocol::write_startup_message(rebuilt, packet.minor, params);
+  startup_packet_ = std::move(rebuilt);  // after the last use of `packet`, which points into it
+  console_ = true;
   co_return true;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,12 +11,14 @@
 #include <boost/circular_buffer.hpp>
 
 #include "protocol/frame_decoder.h"
+#include "protocol/startup.h"
 #include "proxy/client_request.h"
 #include "proxy/interceptor.h"
 #include "proxy/io_buffer.h"
 #include "proxy/server_exchange.h"
 #include "proxy/net.h"
 #include "proxy/session_context.h"
+#include "proxy/server_control.h"
 #include "proxy/session_state.h"
 #include "proxy/stream.h"
 
@@ -48,6 +51,8 @@ class Session : public std::enable_shared_from_this<Session> {
   /// Milliseconds since the epoch of the steady clock at the last client activity.
   std::int64_t last_activity_ms() const { return last_activity_ms_.load(std::memory_order_relaxed); }
   Stage stage() const { return stage_.load(std::memory_order_relaxed); }
+  /// What SHOW CLIENTS / SHOW SERVERS print; callable from any thread.
+  SessionSummary summary() const;
 
  private:
   // startup
@@ -60,6 +65,15 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<error_code> connect_to_upstream(StreamSocket& sock);
   awaitable<bool> read_client_frame(protocol::Frame& out);
   awaitable<bool> read_server_frame(protocol::Frame& out, std::size_t& consumed);
+  /// A startup naming admin.console_database: checks admin.users and points the upstream
+  /// authentication at admin.auth_database. False (the client told why) when refused.
+  awaitable<bool> admit_console();
+
+  // admin console (session_console.cc)
+  /// After authentication: closes the server connection and answers the client's queries.
+  awaitable<void> console_loop();
+  /// Publishes what summary() reports (startup values, application_name changes).
+  void publish_summary();
 
   // ready
   /// What scan_client found: how many bytes at the front of cbuf_ to forward, and what next.
@@ -154,6 +168,11 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerKey server_key_;            // the real backend's key, for cancelling on the client's behalf
   bool server_closed_ = false;      // the server side ended (its read failed)
   bool server_counted_ = false;     // counted in LiveCounts::servers
+  bool console_ = false;            // an admin console session (admin.console_database)
+  std::int64_t connected_wall_ms_ = 0;
+  std::atomic<char> tx_status_seen_{'I'};  // state_.tx_status, for summary() on other threads
+  mutable std::mutex summary_mu_;
+  SessionSummary summary_;          // guarded by summary_mu_; see publish_summary()
   Judged judged_;                   // what the interceptor judged for the pending request
   std::uint64_t ctx_generation_ = 0;  // of ctx_, against ContextSource::generation()
 

@@ -11,6 +11,7 @@
 #include "proxy/cancel_map.h"
 #include "proxy/interceptor.h"
 #include "proxy/metrics.h"
+#include "proxy/server_control.h"
 #include "proxy/state_store.h"
 #include "proxy/tls_contexts.h"
 
@@ -34,6 +35,8 @@ struct SessionContext {
   std::shared_ptr<AuditLog> audit;      // never null (a disabled log writes nothing)
   std::shared_ptr<StateStore> store;  // the plan journal; opened by Server::start
   std::shared_ptr<approvals::ApprovalService> approvals;  // held statements; opened by Server::start
+  // The server, for the admin console and PAUSE; it outlives every session. Null in unit tests.
+  class ServerControl* control = nullptr;
   BusyPoller* poller = nullptr;  // owned by the server; null where nothing polls (unit tests)
   // Where reloaded contexts come from; owned by the server, which outlives every session's
   // run(). Null in contexts nobody reloads.

@@ -44,15 +44,18 @@ bool Session::idle_for_drain() const {
 
 void Session::drain() {
   draining_ = true;
-  if (!is_ready(stage_) || (stage_ == Stage::relaying && idle_for_drain())) abort("57P01", "terminating connection due to administrator command");
+  if (!is_ready(stage_) || stage_ == Stage::console || (stage_ == Stage::relaying && idle_for_drain())) abort("57P01", "terminating connection due to administrator command");
 }
 
 void Session::abort_if_idle(const char* sqlstate, const char* message) {
-  if (stage_ == Stage::relaying && idle_for_drain()) abort(sqlstate, message);
+  if ((stage_ == Stage::relaying && idle_for_drain()) || stage_ == Stage::console) abort(sqlstate, message);
 }
 
 void Session::on_ready_for_query(char status) {
-  if (status != 0) state_.tx_status = status;
+  if (status != 0) {
+    state_.tx_status = status;
+    tx_status_seen_.store(status, std::memory_order_relaxed);
+  }
   if (!expected_z_.empty()) expected_z_.pop_front();
   if (expected_z_.empty()) unsynced_ = false;
   server_copy_in_ = false;
@@ -213,6 +216,13 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     verdict = ctx_->interceptor->on_request(RequestView{request_, cbuf_.span().first(size)}, state_, &facts, judged_);
     if (std::holds_alternative<NeedFacts>(verdict)) verdict = Forward{};  // asked twice: a broken interceptor
   }
+  // PAUSE (admin console) stops every schema change the interceptor judged, whatever the policy
+  // said (the audit line then says "refused").
+  std::string paused_by;
+  if (!judged_.statements.empty() && ctx_->control != nullptr && ctx_->control->ddl_paused(&paused_by) &&
+      !std::holds_alternative<Respond>(verdict))
+    verdict = respond_error("SG001", "schemagate: schema changes are paused by an administrator", "PAUSE by " + paused_by,
+                            "Nothing was run. Send the statement again after RESUME (admin console).");
   if (!record_judgements(verdict))
     verdict = respond_error("SG001", "schemagate: the audit log cannot be written, and audit.fail_closed refuses DDL meanwhile",
                             "audit.path: " + ctx_->audit->path(),
@@ -531,7 +541,10 @@ Session::ServerScan Session::scan_server() {
           auto it = state_.parameters.find(ps.name);
           if (it == state_.parameters.end()) it = state_.parameters.emplace(std::string(ps.name), std::string()).first;
           it->second.assign(ps.value);
-          if (ps.name == "application_name") state_.application_name = ps.value;
+          if (ps.name == "application_name") {
+            state_.application_name = ps.value;
+            publish_summary();
+          }
         }
         break;
       }

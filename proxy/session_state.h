@@ -13,11 +13,29 @@ namespace schemagate::proxy {
 ///   relaying ──policy refuses──► answering (reply written by the proxy) ──► relaying
 ///   relaying ──rewrite──► running_plan (phases on the server connection) ──► relaying
 ///   relaying ──hold──► held (waiting for an approval; the approvals issue) ──► relaying | running_plan
+///   auth ──'Z' on a console session──► console (queries answered by the proxy, no server)
 ///   any ──error, Terminate, shutdown──► closing
 ///
 /// Draining (SIGTERM) is not a stage of its own: it overlays every ready stage and closes the
 /// session as soon as it is back in `relaying` with nothing in flight.
-enum class Stage { startup, tls, auth, relaying, fetching_facts, answering, running_plan, held, closing };
+enum class Stage { startup, tls, auth, relaying, fetching_facts, answering, running_plan, held, console, closing };
+
+/// "relaying", "held", ...: as SHOW CLIENTS prints it.
+inline const char* to_string(Stage s) {
+  switch (s) {
+    case Stage::startup: return "startup";
+    case Stage::tls: return "tls";
+    case Stage::auth: return "auth";
+    case Stage::relaying: return "relaying";
+    case Stage::fetching_facts: return "fetching_facts";
+    case Stage::answering: return "answering";
+    case Stage::running_plan: return "running_plan";
+    case Stage::held: return "held";
+    case Stage::console: return "console";
+    case Stage::closing: return "closing";
+  }
+  return "unknown";
+}
 
 /// True for the stages after authentication.
 inline bool is_ready(Stage s) { return s != Stage::startup && s != Stage::tls && s != Stage::auth && s != Stage::closing; }
