@@ -178,5 +178,34 @@ TEST(LoadConfig, ExampleConfigIsValid) {
   EXPECT_TRUE(r.ok()) << r.error_text("deploy/schemagate.example.yaml");
 }
 
+TEST(LoadConfig, AdminConsoleUsersAndDatabases) {
+  const auto off = load_config_text("");
+  EXPECT_FALSE(off.config.admin.console_enabled());
+  EXPECT_EQ(off.config.admin.console_database, "schemagate");
+  EXPECT_EQ(off.config.admin.auth_database, "postgres");
+
+  const auto on = load_config_text("admin:\n  users: [dba_ann, dba_joe]\n  console_database: pgadmin\n");
+  ASSERT_TRUE(on.ok()) << on.error_text("t");
+  EXPECT_TRUE(on.config.admin.console_enabled());
+  EXPECT_EQ(on.config.admin.users, (std::vector<std::string>{"dba_ann", "dba_joe"}));
+  EXPECT_EQ(on.config.admin.console_database, "pgadmin");
+
+  const auto scalar = load_config_text("admin:\n  users: dba_ann\n");
+  ASSERT_EQ(scalar.errors.size(), 1u) << scalar.error_text("t");
+  EXPECT_EQ(scalar.errors[0].key, "admin.users");
+  EXPECT_EQ(scalar.errors[0].line, 2);
+
+  const auto empty_name = load_config_text("admin:\n  users:\n    - dba_ann\n    - ''\n");
+  ASSERT_EQ(empty_name.errors.size(), 1u) << empty_name.error_text("t");
+  EXPECT_EQ(empty_name.errors[0].key, "admin.users[1]");
+  EXPECT_EQ(empty_name.errors[0].line, 4);
+
+  // The console's name must not shadow the real database its logins are checked against.
+  const auto same = load_config_text("admin:\n  users: [a]\n  console_database: postgres\n");
+  ASSERT_EQ(same.errors.size(), 1u) << same.error_text("t");
+  EXPECT_EQ(same.errors[0].key, "admin.console_database");
+  EXPECT_EQ(same.errors[0].line, 3);
+}
+
 }  // namespace
 }  // namespace schemagate::config
