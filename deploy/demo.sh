@@ -2,15 +2,27 @@
 # The README's first command: install, build, and run a throwaway PostgreSQL 15 with
 # schemagate in front of it (example config and policy), ready for psql. Ctrl-C stops both
 # and removes the cluster.
-#   DEMO_PORT=6432   the port schemagate listens on
+#   DEMO_PORT=6432        the port schemagate listens on
+#   DEMO_ADMIN_PORT=6433  its admin listener (approvals API, /metrics, probes)
+#   SG_BINARY=PATH        use this schemagate instead of building one (tests/deploy/demo-test.sh)
+#
+# The demo config is deploy/schemagate.example.yaml plus an admin listener, an approvals store
+# and the admin console for the database user `dba` (created here), so that the walkthrough it
+# prints — a held DROP TABLE approved from a second psql — works as printed.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 DEMO_PORT=${DEMO_PORT:-6432}
+DEMO_ADMIN_PORT=${DEMO_ADMIN_PORT:-6433}
 
-bash deploy/install-deps.sh
-bash deploy/build.sh build-release -DCMAKE_BUILD_TYPE=Release -DSG_BUILD_TESTS=OFF
+if [[ -n ${SG_BINARY:-} ]]; then
+  binary=$(realpath "$SG_BINARY")
+else
+  bash deploy/install-deps.sh
+  bash deploy/build.sh build-release -DCMAKE_BUILD_TYPE=Release -DSG_BUILD_TESTS=OFF
+  binary=$root/build-release/schemagate
+fi
 
 work=$(mktemp -d /tmp/schemagate-demo.XXXXXX)
 chmod 0755 "$work"
@@ -43,23 +55,52 @@ unix_socket_directories = '$work'
 fsync = off
 CONF
 as_pg "$PG_BINDIR/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w start >/dev/null
-"$PG_BINDIR/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c "CREATE DATABASE app"
+"$PG_BINDIR/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres \
+  -c "CREATE DATABASE app" -c "CREATE ROLE dba LOGIN"
 
-config=$root/deploy/schemagate.example.yaml
-"$root/build-release/schemagate" config check "$config"
-"$root/build-release/schemagate" serve --config "$config" --listen "127.0.0.1:$DEMO_PORT" \
-  --upstream "127.0.0.1:$pg_port" &
+# The example config, with its relative paths made absolute and the approvals pieces added.
+config=$work/schemagate.yaml
+token=$(openssl rand -hex 24)
+sed -e "s|^  file: policy.example.yaml|  file: $root/deploy/policy.example.yaml|" \
+    -e "s|^  path: schemagate-state.db|  path: $work/state.db|" "$root/deploy/schemagate.example.yaml" >"$config"
+cat >>"$config" <<YAML
+admin:
+  address: 127.0.0.1
+  port: $DEMO_ADMIN_PORT
+  tokens:
+    - {approver: demo-approver, token: $token}
+  users: [dba]          # psql dbname=schemagate user=dba: the admin console
+approvals:
+  wait_ms: 600000
+  store: {path: $work/approvals.db}
+YAML
+"$binary" config check "$config"
+"$binary" serve --config "$config" --listen "127.0.0.1:$DEMO_PORT" --upstream "127.0.0.1:$pg_port" &
 proxy_pid=$!
-for _ in $(seq 50); do
+for _ in $(seq 100); do
   "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$DEMO_PORT" && break
   kill -0 "$proxy_pid" 2>/dev/null || { echo "demo: schemagate exited" >&2; exit 1; }
   sleep 0.1
 done
+app="host=127.0.0.1 port=$DEMO_PORT dbname=app user=postgres"
+console="host=127.0.0.1 port=$DEMO_PORT dbname=schemagate user=dba"
 cat <<MSG
 
 schemagate is running in front of a throwaway PostgreSQL 15. Connect with:
 
-    psql "host=127.0.0.1 port=$DEMO_PORT dbname=app user=postgres"
+    psql "$app"
+
+Try an approval (the example policy holds DROP TABLE):
+
+    psql "$app" -c "CREATE TABLE t (id int)" -c "DROP TABLE t"     # waits, printing the request id
+
+and from a second terminal, on the admin console:
+
+    psql "$console" -c "SHOW REQUESTS pending"
+    psql "$console" -c "APPROVE 'ID' REASON 'demo'"                  # the first psql completes
+
+or with the HTTP API: curl -H "Authorization: Bearer $token" http://127.0.0.1:$DEMO_ADMIN_PORT/v1/requests?status=pending
+Metrics: curl http://127.0.0.1:$DEMO_ADMIN_PORT/metrics
 
 Press Ctrl-C here to stop both.
 MSG

@@ -48,10 +48,14 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
   source_ = std::make_shared<ContextSource>(ctx_);
   ctx_->source = source_.get();
   ctx_->control = this;
+  ctx_->blocking = &blocking_;
 }
 
 Server::~Server() {
   if (admin_) admin_->stop();  // first: its thread calls into the approvals service
+  // A reload or console command still running on the pool uses members declared after it.
+  blocking_.stop();
+  blocking_.join();
   unlink_unix_socket();
 }
 
@@ -204,10 +208,12 @@ void Server::watch_signals() {
   signals_.async_wait([this](error_code ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      // On this I/O thread: reading and compiling the policy takes milliseconds; the other
-      // sessions of this thread wait that long, nobody is dropped.
-      std::string message;
-      reload(message);
+      // Reading files and compiling the policy runs on the blocking pool, not on this I/O
+      // thread's sessions' time.
+      net::post(blocking_, [this] {
+        std::string message;
+        reload(message);
+      });
       watch_signals();
       return;
     }

@@ -85,6 +85,9 @@ class Server final : public ServerControl {
   // io_context is destroyed is freed into the poller's handler memory.
   BusyPoller poller_;
   net::io_context ioc_;
+  // Console commands and SIGHUP reloads: work that reads stores and files, off the I/O
+  // threads. Joined first thing in ~Server (the work uses the members below).
+  net::thread_pool blocking_{1};
   std::shared_ptr<SessionContext> ctx_;  // the first generation (services shared by all)
   std::shared_ptr<ContextSource> source_;  // the current generation
   Reloader reloader_;

@@ -11,6 +11,7 @@
 #include "proxy/cancel_map.h"
 #include "proxy/interceptor.h"
 #include "proxy/metrics.h"
+#include "proxy/net.h"
 #include "proxy/server_control.h"
 #include "proxy/state_store.h"
 #include "proxy/tls_contexts.h"
@@ -35,6 +36,10 @@ struct SessionContext {
   std::shared_ptr<AuditLog> audit;      // never null (a disabled log writes nothing)
   std::shared_ptr<StateStore> store;  // the plan journal; opened by Server::start
   std::shared_ptr<approvals::ApprovalService> approvals;  // held statements; opened by Server::start
+  // Where work that may block on a store or the file system runs (console commands, reload),
+  // so that it never stalls the I/O thread the session shares with others. Owned by the
+  // server; null where there is none (then such work runs in place).
+  net::thread_pool* blocking = nullptr;
   // The server, for the admin console and PAUSE; it outlives every session. Null in unit tests.
   class ServerControl* control = nullptr;
   BusyPoller* poller = nullptr;  // owned by the server; null where nothing polls (unit tests)

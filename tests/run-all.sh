@@ -27,6 +27,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir build-asan --output-on-failure -j "$(nproc)" --timeout 900
 echo "== deployment files (example configs, Helm chart with the real helm)"
 bash tests/deploy/check-examples.sh build-asan/schemagate
+echo "== the README's demo and the walkthrough it prints"
+bash tests/deploy/demo-test.sh build-asan/schemagate
 rc=0
 bash tests/helm/run.sh build-asan/schemagate || rc=$?
 if ((rc == 77)); then echo "helm chart test skipped (see above)"; elif ((rc != 0)); then exit "$rc"; fi
