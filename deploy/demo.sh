@@ -99,8 +99,8 @@ and from a second terminal, on the admin console:
     psql "$console" -c "SHOW REQUESTS pending"
     psql "$console" -c "APPROVE 'ID' REASON 'demo'"                  # the first psql completes
 
-or with the HTTP API: curl -H "Authorization: Bearer $token" http://127.0.0.1:$DEMO_ADMIN_PORT/v1/requests?status=pending
-Metrics: curl http://127.0.0.1:$DEMO_ADMIN_PORT/metrics
+or with the HTTP API: curl -s -H "Authorization: Bearer $token" http://127.0.0.1:$DEMO_ADMIN_PORT/v1/requests?status=pending
+Metrics: curl -s http://127.0.0.1:$DEMO_ADMIN_PORT/metrics
 
 Press Ctrl-C here to stop both.
 MSG

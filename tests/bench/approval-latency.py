@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Benchmark (a script, not a test): how long a held statement takes to run once approved.
 
 For ROUNDS rounds per layout, a client (psycopg2, autocommit) sends `DROP TABLE t_N` through a
