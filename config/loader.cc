@@ -57,8 +57,9 @@ void load_audit(const YAML::Node& n, ErrorSink& errors, Audit& out) {
 }
 
 void load_io(const YAML::Node& n, ErrorSink& errors, Io& out) {
-  Section s(n, "io", errors, {"busy_poll_us"});
+  Section s(n, "io", errors, {"busy_poll_us", "busy_poll_adaptive"});
   s.get("busy_poll_us", out.busy_poll_us, 0, 100000);
+  s.get("busy_poll_adaptive", out.busy_poll_adaptive);
 }
 
 void load_state(const YAML::Node& n, ErrorSink& errors, State& out) {

@@ -88,6 +88,10 @@ struct Io {
   // After handling work, keep polling (yielding the CPU) for this long before sleeping in
   // epoll_wait; 0 = sleep at once. A message arriving within the window needs no wake-up.
   std::uint32_t busy_poll_us = 25;
+  // Let the window follow what polling finds (proxy/poll_window.h): it shrinks to 0 while gaps
+  // are longer than busy_poll_us or while another process wants the core. false: always poll
+  // for busy_poll_us.
+  bool busy_poll_adaptive = true;
   bool operator==(const Io&) const = default;
 };
 

@@ -5,13 +5,19 @@
 #include <cstdint>
 #include <new>
 
+#include "proxy/metrics.h"
 #include "proxy/net.h"
+#include "proxy/poll_window.h"
 
 namespace schemagate::proxy {
 
 /// Busy polling (io.busy_poll_us): after work, an I/O thread keeps polling for a short window
 /// before it sleeps in epoll_wait, so a message arriving within the window needs no wake-up (an
-/// IPI and a context switch: most of a proxy's added latency for one client).
+/// IPI and a context switch: most of a proxy's added latency for one client). How long the
+/// window is, and whether to poll at all, PollWindow decides from what polling finds
+/// (io.busy_poll_adaptive): it shrinks to nothing when gaps are long or when polling competes
+/// with another thread for the core (a sidecar beside its application), so an idle proxy, and
+/// one whose polling would not pay, uses no CPU for it.
 ///
 /// It runs *inside* io_context::run() as a handler that re-posts itself: while a handler is
 /// queued, Asio's scheduler polls epoll with a zero timeout instead of blocking. Polling from
@@ -19,29 +25,39 @@ namespace schemagate::proxy {
 /// memory at every call, i.e. heap allocations on every forwarded message.
 ///
 /// Sessions report work with on_activity(); when the window passes without any, the poller
-/// parks (the thread then sleeps in epoll_wait) and the next activity resumes it. Each spin
-/// calls sched_yield, so a process sharing the core (often the database itself) runs meanwhile.
+/// parks (the thread then sleeps in epoll_wait) and the next activity resumes it. Each empty
+/// spin calls sched_yield, so a process sharing the core runs meanwhile, and the time that
+/// yield took tells whether one wanted to.
 class BusyPoller {
  public:
-  BusyPoller(net::io_context& ioc, std::chrono::microseconds window) : ioc_(ioc), window_(window) {}
+  BusyPoller(net::io_context& ioc, std::chrono::microseconds largest, bool adaptive)
+      : ioc_(ioc), window_(largest, adaptive) {}
 
-  /// Starts polling (no-op when the window is 0).
-  void start() {
-    if (window_.count() > 0) resume();
+  /// Starts polling (no-op when the largest window is 0). `metrics` (may be null) counts what
+  /// polling finds; it must outlive the poller's use.
+  void start(Metrics* metrics) {
+    metrics_ = metrics;
+    parked_at_ = std::chrono::steady_clock::now();  // so the first resume reads no long sleep
+    if (window_.largest().count() > 0) resume();
   }
-  /// Called by sessions when a read completes. Cheap: one relaxed increment and one load.
+  /// The current window in microseconds (for the metrics gauge; read from any thread).
+  std::int64_t window_us() const { return window_us_.load(std::memory_order_relaxed); }
+  /// The poller of the calling I/O thread (each worker has its own; null: nothing polls).
+  static void bind_thread(BusyPoller* poller) { current_ = poller; }
+  /// Called by sessions when a read completes, on their I/O thread. Cheap: a thread-local
+  /// load, one relaxed increment and one load.
+  static void note_activity() {
+    if (current_ != nullptr) current_->on_activity();
+  }
   void on_activity() {
     activity_.fetch_add(1, std::memory_order_relaxed);
     if (parked_.load(std::memory_order_relaxed)) resume();
   }
 
  private:
-  void resume() {
-    if (!parked_.exchange(false, std::memory_order_acq_rel)) return;  // already polling
-    last_work_ = std::chrono::steady_clock::now();
-    post_spin();
-  }
+  void resume();
   void spin();
+  void park(std::chrono::steady_clock::time_point now);
   void post_spin();
 
   /// Memory for the one spin handler in flight, so that re-posting it never allocates (Asio's
@@ -80,14 +96,20 @@ class BusyPoller {
     void operator()() const { poller->spin(); }
   };
 
+  static inline thread_local BusyPoller* current_ = nullptr;
   net::io_context& ioc_;
   HandlerMemory memory_;
-  const std::chrono::microseconds window_;
+  Metrics* metrics_ = nullptr;
   std::atomic<std::uint64_t> activity_{0};
   std::atomic<bool> parked_{true};
-  // Touched only by the spin handler (one at a time).
+  std::atomic<std::int64_t> window_us_{0};
+  // Touched by one thread at a time: the spin handler (one in flight) or, while parked, the
+  // resume() that won the exchange on parked_ (which orders it after the park).
+  PollWindow window_;
   std::uint64_t seen_ = 0;
+  bool idle_spins_ = false;  // spins since the last work found nothing
   std::chrono::steady_clock::time_point last_work_{};
+  std::chrono::steady_clock::time_point parked_at_{};
 };
 
 }  // namespace schemagate::proxy

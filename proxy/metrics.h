@@ -62,7 +62,12 @@ namespace schemagate::proxy {
   X(cancels_forwarded, "cancel_requests_total", "", "CancelRequests forwarded to the database server.")             \
   X(audit_failures, "audit_write_failures_total", "", "Audit log lines that could not be written.")                 \
   X(reloads_ok, "config_reloads_total", "result=\"ok\"", "Configuration reloads, by result.")                       \
-  X(reloads_failed, "config_reloads_total", "result=\"failed\"", "")
+  X(reloads_failed, "config_reloads_total", "result=\"failed\"", "")                                               \
+  X(busy_poll_caught, "busy_poll_caught_total", "",                                                                 \
+    "Messages an I/O thread found while busy polling, i.e. without a wake-up from epoll_wait.")                   \
+  X(busy_poll_sleeps, "busy_poll_sleeps_total", "", "Times an I/O thread stopped busy polling and slept.")          \
+  X(busy_poll_contended, "busy_poll_contended_total", "",                                                           \
+    "Times busy polling stopped because another process wanted the CPU (it then backs off).")
 
 // X(id, name, help, buckets): histograms of durations in seconds.
 #define SG_METRIC_HISTOGRAMS(X)                                                                                     \

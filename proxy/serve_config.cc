@@ -75,6 +75,12 @@ std::string apply_override(config::Config& c, const std::string& flag, const std
   }
   if (flag == "--workers") return parse_count(flag, value, 256, c.workers);
   if (flag == "--busy-poll-us") return parse_count(flag, value, 100000, c.io.busy_poll_us);
+  if (flag == "--busy-poll-adaptive") {
+    if (value == "on") c.io.busy_poll_adaptive = true;
+    else if (value == "off") c.io.busy_poll_adaptive = false;
+    else return "--busy-poll-adaptive: expected on or off, got '" + value + "'";
+    return "";
+  }
   if (flag == "--log-level") {
     for (auto l : {"trace", "debug", "info", "warn", "error", "critical", "off"})
       if (value == l) {

@@ -1,5 +1,6 @@
 #include "proxy/server.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,12 +26,16 @@ unsigned thread_count(const config::Config& c) {
 }
 }  // namespace
 
-// With one I/O thread (the default) the io_context is told so: Asio then skips its internal
-// locking, and sessions need no strands.
+std::vector<std::unique_ptr<Server::Worker>> Server::make_workers(const config::Config& c) {
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < thread_count(c); ++i)
+    workers.push_back(std::make_unique<Worker>(std::chrono::microseconds(c.io.busy_poll_us), c.io.busy_poll_adaptive));
+  return workers;
+}
+
 Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<const Interceptor> interceptor)
-    : threads_(thread_count(*config)),
-      poller_(ioc_, std::chrono::microseconds(config->io.busy_poll_us)),  // keeps a reference only
-      ioc_(threads_ == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
+    : workers_(make_workers(*config)),
+      ioc_(workers_.front()->ioc),
       acceptor_(ioc_),
       unix_acceptor_(ioc_),
       signals_(ioc_),
@@ -40,11 +45,10 @@ Server::Server(std::shared_ptr<const config::Config> config, std::shared_ptr<con
   ctx_->tls = std::make_shared<TlsContexts>();
   ctx_->cancels = std::make_shared<CancelMap>();
   ctx_->interceptor = std::move(interceptor);
-  ctx_->metrics = std::make_shared<Metrics>(threads_);
+  ctx_->metrics = std::make_shared<Metrics>(static_cast<unsigned>(workers_.size()));
   ctx_->live = std::make_shared<LiveCounts>();
   std::string none;
   ctx_->audit = AuditLog::open(config::Audit{}, none);  // the configured one opens in start()
-  if (ctx_->config->io.busy_poll_us > 0) ctx_->poller = &poller_;
   source_ = std::make_shared<ContextSource>(ctx_);
   ctx_->source = source_.get();
   ctx_->control = this;
@@ -192,16 +196,28 @@ void Server::run(bool handle_signals) {
     watch_signals();
   }
   std::vector<std::thread> pool;
-  poller_.start();
-  for (unsigned i = 1; i < threads_; ++i)
-    pool.emplace_back([this, i] {
-      Metrics::bind_thread(i);
-      ioc_.run();
-    });
-  Metrics::bind_thread(0);
-  ioc_.run();
-  Metrics::bind_thread(~0u);
+  for (unsigned i = 1; i < workers_.size(); ++i) pool.emplace_back([this, i] { run_worker(i); });
+  run_worker(0);
   for (auto& t : pool) t.join();
+}
+
+void Server::run_worker(unsigned index) {
+  // Named for top -H and /proc: sg-io-N (worker 0 is the main thread and keeps its name).
+  if (index > 0) pthread_setname_np(pthread_self(), ("sg-io-" + std::to_string(index)).c_str());
+  Metrics::bind_thread(index);
+  auto& w = *workers_[index];
+  const bool polling = ctx_->config->io.busy_poll_us > 0;
+  if (polling) {
+    BusyPoller::bind_thread(&w.poller);
+    w.poller.start(ctx_->metrics.get());
+  }
+  w.ioc.run();
+  BusyPoller::bind_thread(nullptr);
+  Metrics::bind_thread(~0u);
+}
+
+void Server::stop_workers() {
+  for (auto& w : workers_) w->ioc.stop();
 }
 
 void Server::watch_signals() {
@@ -255,12 +271,10 @@ void Server::forget(std::uint64_t id) {
 template <class Acceptor>
 awaitable<void> Server::accept_loop(Acceptor& acceptor) {
   for (;;) {
-    // One strand per session when several threads run the io_context; with one thread the
-    // io_context itself serialises everything.
-    const net::any_io_executor strand =
-        threads_ == 1 ? net::any_io_executor(ioc_.get_executor()) : net::any_io_executor(net::make_strand(ioc_));
+    // The session lives on one worker's io_context (one thread): nothing it does needs a strand.
+    const net::any_io_executor worker = workers_[next_worker_++ % workers_.size()]->ioc.get_executor();
     error_code ec;
-    auto socket = co_await acceptor.async_accept(strand, net::redirect_error(use_awaitable, ec));
+    auto socket = co_await acceptor.async_accept(worker, net::redirect_error(use_awaitable, ec));
     if (ec) {
       if (stopping_ || ec == net::error::operation_aborted) co_return;
       spdlog::warn("accept failed: {}", ec.message());
@@ -279,7 +293,7 @@ awaitable<void> Server::accept_loop(Acceptor& acceptor) {
       return s;
     }();
     // The function object (and so the shared_ptr) lives in the coroutine frame until run() ends.
-    net::co_spawn(strand, [session]() { return session->run(); }, [this, id](std::exception_ptr e) {
+    net::co_spawn(worker, [session]() { return session->run(); }, [this, id](std::exception_ptr e) {
       forget(id);
       if (!e) return;
       try {
@@ -311,12 +325,12 @@ awaitable<void> Server::sweep_loop() {
     if (stopping_) {
       if (live.empty()) {
         sweep_live_.clear();
-        ioc_.stop();
+        stop_workers();
         co_return;
       }
       if (now >= drain_deadline_ms_ + 2000) {  // the closes below had their chance
         sweep_live_.clear();
-        ioc_.stop();
+        stop_workers();
         co_return;
       }
       if (now >= drain_deadline_ms_) {

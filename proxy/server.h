@@ -11,6 +11,8 @@
 
 #include "config/model.h"
 #include "proxy/busy_poller.h"
+#include <memory>
+#include <vector>
 #include "proxy/net.h"
 #include "proxy/server_control.h"
 #include "proxy/session_context.h"
@@ -80,11 +82,26 @@ class Server final : public ServerControl {
   std::string render_metrics() const;
   void forget(std::uint64_t id);
 
-  unsigned threads_;
-  // Declared before ioc_ so that it outlives it: a spin handler still queued when the
-  // io_context is destroyed is freed into the poller's handler memory.
-  BusyPoller poller_;
-  net::io_context ioc_;
+  /// One I/O thread with its own io_context and busy poller, so that the forwarding path
+  /// shares no queue, lock or poller with another thread. Sessions are dealt to workers
+  /// round-robin when accepted and stay on theirs; worker 0 also runs the listeners, signals
+  /// and the sweeper.
+  struct Worker {
+    Worker(std::chrono::microseconds poll_window, bool adaptive) : poller(ioc, poll_window, adaptive) {}
+    // Declared before ioc so that it outlives it: a spin handler still queued when the
+    // io_context is destroyed is freed into the poller's handler memory.
+    BusyPoller poller;
+    net::io_context ioc{1};  // one thread: Asio skips its internal locking, sessions need no strands
+    // run() returns only when stopped, not when a worker has no session for a moment.
+    net::executor_work_guard<net::io_context::executor_type> keep_running{ioc.get_executor()};
+  };
+  static std::vector<std::unique_ptr<Worker>> make_workers(const config::Config& c);
+  void run_worker(unsigned index);
+  void stop_workers();
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  net::io_context& ioc_;  // worker 0's
+  std::size_t next_worker_ = 0;  // accept loops only (worker 0's thread)
   // Console commands and SIGHUP reloads: work that reads stores and files, off the I/O
   // threads. Joined first thing in ~Server (the work uses the members below).
   net::thread_pool blocking_{1};

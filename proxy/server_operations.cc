@@ -137,8 +137,14 @@ std::string Server::render_metrics() const {
   };
   g.draining = [this] { return draining_.load(std::memory_order_relaxed); };
   g.ddl_paused = [this] { return ddl_paused(); };
-  g.extra = [ctx] {
+  g.extra = [ctx, this] {
     std::string out;
+    out += "# HELP schemagate_busy_poll_window_microseconds How long each I/O thread busy-polls before it sleeps "
+           "now (0: it does not poll).\n"
+           "# TYPE schemagate_busy_poll_window_microseconds gauge\n";
+    for (std::size_t i = 0; i < workers_.size(); ++i)
+      out += "schemagate_busy_poll_window_microseconds{worker=\"" + std::to_string(i) + "\"} " +
+             std::to_string(ctx->config->io.busy_poll_us > 0 ? workers_[i]->poller.window_us() : 0) + "\n";
     const auto cache = ctx->interceptor->stats();
     out += "# HELP schemagate_parse_cache_lookups Parse cache lookups of judged statements, by result.\n"
            "# TYPE schemagate_parse_cache_lookups counter\n";

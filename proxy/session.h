@@ -120,6 +120,17 @@ class Session : public std::enable_shared_from_this<Session> {
                                const std::vector<std::byte>& request_bytes, const std::vector<std::byte>& plan_replies,
                                char terminator);
   awaitable<bool> write_notice(const std::string& text);
+  /// Runs `work` (a call that may block: a store, a file) on the server's blocking pool and
+  /// resumes on this session's executor with its result; in place where there is no pool
+  /// (unit tests). `work` is referenced, not copied: it lives in the caller's frame, which
+  /// stays suspended until the result is back, and the pool is joined before any frame is
+  /// destroyed (~Server).
+  template <class F>
+  awaitable<std::invoke_result_t<F&>> off_io_thread(F& work) {
+    if (ctx_->blocking == nullptr) co_return work();
+    auto job = [&work]() -> awaitable<std::invoke_result_t<F&>> { co_return work(); };
+    co_return co_await net::co_spawn(ctx_->blocking->get_executor(), job, use_awaitable);
+  }
   /// Metrics and audit lines for what the interceptor judged; false when the audit log
   /// cannot be written and audit.fail_closed refuses the request.
   bool record_judgements(const Verdict& verdict);

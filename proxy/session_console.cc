@@ -71,19 +71,16 @@ awaitable<void> Session::console_loop() {
         protocol::Query q;
         if (protocol::parse_query(f, q)) {
           protocol::write_error_response(out, {"ERROR", "08P01", "invalid Query message", {}, {}});
-        } else if (ctx_->blocking == nullptr) {
-          const console::Caller caller{*ctx_, ctx_->control, state_.user};
-          console::run_query(q.sql, caller, out);
         } else {
           // The commands read and write the stores (SQLite, or PostgreSQL over libpq) and RELOAD
           // reads files: off the I/O thread, which other sessions share.
-          auto run = [ctx = ctx_, user = state_.user, sql = std::string(q.sql)]() -> awaitable<std::vector<std::byte>> {
+          auto run = [&] {
             std::vector<std::byte> answer;
-            const console::Caller caller{*ctx, ctx->control, user};
-            console::run_query(sql, caller, answer);
-            co_return answer;
+            const console::Caller caller{*ctx_, ctx_->control, state_.user};
+            console::run_query(q.sql, caller, answer);
+            return answer;
           };
-          out = co_await net::co_spawn(ctx_->blocking->get_executor(), std::move(run), use_awaitable);
+          out = co_await off_io_thread(run);
           if (closed_) co_return;
         }
         protocol::write_ready_for_query(out, 'I');

@@ -42,7 +42,6 @@ struct SessionContext {
   net::thread_pool* blocking = nullptr;
   // The server, for the admin console and PAUSE; it outlives every session. Null in unit tests.
   class ServerControl* control = nullptr;
-  BusyPoller* poller = nullptr;  // owned by the server; null where nothing polls (unit tests)
   // Where reloaded contexts come from; owned by the server, which outlives every session's
   // run(). Null in contexts nobody reloads.
   class ContextSource* source = nullptr;

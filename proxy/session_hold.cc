@@ -131,9 +131,13 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   std::string error;
 
   // Approved earlier (the client's wait ran out before the decision): it runs now, once.
-  if (auto earlier = service.find_approved(key, state_.user, state_.database, error)) {
+  // Store calls (SQLite, or PostgreSQL over libpq) run on the blocking pool: a slow store
+  // must not stall the other sessions of this I/O thread.
+  auto find_approved = [&] { return service.find_approved(key, state_.user, state_.database, error); };
+  if (auto earlier = co_await off_io_thread(find_approved)) {
     ApprovalRequest claimed;
-    if (service.claim(earlier->id, claimed, error)) {
+    auto claim_earlier = [&] { return service.claim(earlier->id, claimed, error); };
+    if (co_await off_io_thread(claim_earlier)) {
       const std::string text = "schemagate: " + hold.command_tag + " runs under approval request " + earlier->id +
                                " (approved by " + approvals::decided_by(*earlier) + ")";
       if (!co_await write_notice(text)) co_return false;
@@ -151,7 +155,8 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   // A resend while the first request is still pending waits on that request, not a new one.
   ApprovalRequest request;
   bool reused = false;
-  if (auto pending = service.find_pending(key, state_.user, state_.database, error)) {
+  auto find_pending = [&] { return service.find_pending(key, state_.user, state_.database, error); };
+  if (auto pending = co_await off_io_thread(find_pending)) {
     request = std::move(*pending);
     reused = true;
   } else {
@@ -174,7 +179,8 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
     request.evidence_json = co_await gather_evidence(hold);
     stage_ = Stage::relaying;
     if (closed_) co_return false;
-    if (!service.submit(request, error)) {
+    auto submit = [&] { return service.submit(request, error); };
+    if (!co_await off_io_thread(submit)) {
       spdlog::error("[{}] approval request for {} cannot be stored: {}", state_.id, hold.command_tag, error);
       auto refusal = respond_error("SG003", "schemagate: " + hold.command_tag +
                                                 " needs approval, and the approval request cannot be stored",
@@ -194,8 +200,15 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   if (in_transaction) announce += ". Your transaction keeps its locks while it waits.";
   spdlog::info("[{}] {} held for approval as request {} (rule {}, user={} database={})", state_.id, hold.command_tag,
                request.id, hold.rule_id, state_.user, state_.database);
+  const auto withdraw = [&](const char* why) -> awaitable<void> {
+    auto call = [&] {
+      service.withdraw(request.id, why);
+      return true;
+    };
+    co_await off_io_thread(call);
+  };
   if (!co_await write_notice(announce)) {
-    service.withdraw(request.id, "the client went away before the request was announced");
+    co_await withdraw("the client went away before the request was announced");
     co_return false;
   }
 
@@ -236,7 +249,8 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
     }
     if (seen_wakeups != approval_wakeups_) {
       seen_wakeups = approval_wakeups_;
-      if (auto fresh = service.get(request.id, error)) current = std::move(*fresh);
+      auto get = [&] { return service.get(request.id, error); };
+      if (auto fresh = co_await off_io_thread(get)) current = std::move(*fresh);
       else if (!error.empty()) spdlog::warn("[{}] approval request {}: {}", state_.id, request.id, error);
     }
     if (current.status == RequestStatus::approved) {
@@ -268,7 +282,8 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   switch (end) {
     case End::approved: {
       ApprovalRequest claimed;
-      if (service.claim(request.id, claimed, error)) {
+      auto claim = [&] { return service.claim(request.id, claimed, error); };
+      if (co_await off_io_thread(claim)) {
         ctx_->metrics->add(Counter::holds_approved);
         const std::string text = "schemagate: request " + request.id + " approved by " + approvals::decided_by(current) +
                                  (approvals::decision_reason(current).empty() ? "" : " (" + approvals::decision_reason(current) + ")") +
@@ -311,7 +326,7 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
       co_return ok;
     }
     case End::cancelled: {
-      service.withdraw(request.id, "cancelled by the client (CancelRequest)");
+      co_await withdraw("cancelled by the client (CancelRequest)");
       cancel_flag_->store(false, std::memory_order_relaxed);
       auto refusal = respond_error("57014", "canceling statement due to user request",
                                    "schemagate: approval request " + request.id + " was withdrawn.");
@@ -320,7 +335,7 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
     }
     case End::gone:
     case End::closed:
-      service.withdraw(request.id, "the client disconnected while waiting");
+      co_await withdraw("the client disconnected while waiting");
       co_return false;
   }
   co_return false;

@@ -168,7 +168,7 @@ awaitable<void> Session::client_pump() {
       co_return;
     }
     touch();
-    if (ctx_->poller != nullptr) ctx_->poller->on_activity();
+    BusyPoller::note_activity();
     cbuf_.commit(n);
     ctx_->metrics->add(Counter::client_bytes, n);
   }
@@ -415,7 +415,7 @@ awaitable<void> Session::server_pump() {
       }
       co_return;
     }
-    if (ctx_->poller != nullptr) ctx_->poller->on_activity();
+    BusyPoller::note_activity();
     sbuf_.commit(n);
     ctx_->metrics->add(Counter::server_bytes, n);
     const auto scan = scan_server();

@@ -91,6 +91,8 @@ TEST(LoadConfig, TlsKeyWithoutCertificateIsRefused) {
 
 TEST(LoadConfig, BusyPollWindowIsReadAndBounded) {
   EXPECT_EQ(load_config_text("").config.io.busy_poll_us, 25u);
+  EXPECT_TRUE(load_config_text("").config.io.busy_poll_adaptive);
+  EXPECT_FALSE(load_config_text("io:\n  busy_poll_adaptive: false\n").config.io.busy_poll_adaptive);
   const auto r = load_config_text("io:\n  busy_poll_us: 150\n");
   ASSERT_TRUE(r.ok()) << r.error_text("t");
   EXPECT_EQ(r.config.io.busy_poll_us, 150u);

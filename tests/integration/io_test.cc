@@ -14,20 +14,6 @@
 namespace schemagate::testing {
 namespace {
 
-/// CPU seconds (user + system) the process has used so far, from /proc/PID/stat.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  const auto close_paren = line.rfind(')');  // the command name may contain spaces
-  std::istringstream fields(line.substr(close_paren + 2));
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;  // fields 3..13
-  long utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 std::string socket_file(const std::string& dir, int port) { return dir + "/.s.PGSQL." + std::to_string(port); }
 std::string unix_conninfo(const std::string& dir, int port) {
   return "host=" + dir + " port=" + std::to_string(port) + " dbname=postgres user=postgres";

@@ -55,6 +55,8 @@ void write_file(const std::string& path, const std::string& text);
 
 /// Resident set size of a process in KiB (VmRSS from /proc/PID/status), -1 if unknown.
 long rss_kib(pid_t pid);
+/// CPU seconds (user + system) the process has used so far, from /proc/PID/stat.
+double cpu_seconds(pid_t pid);
 
 /// Raises RLIMIT_NOFILE's soft limit towards `want` (up to the hard limit); returns the new soft limit.
 long raise_fd_limit(long want);
