@@ -15,12 +15,15 @@ namespace schemagate::proxy {
 /// - gap > the largest window: polling was wasted CPU, so the window halves, and below a quarter
 ///   of the largest it is 0: no polling until short gaps come back.
 ///
-/// One thing KVM does not meet: a proxy often shares its core with the process it serves (the
-/// application beside its sidecar). A sched_yield while polling that comes back late means
-/// another thread was runnable on this CPU and the poll loop competed with it for the core: the
-/// window goes to 0 and stays there for a back-off, which doubles at each such finding up to
-/// kMaxBackoff and starts again from kFirstBackoff once a quiet period passes. So polling only
-/// continues while it finds work *and* takes the CPU from nobody.
+/// One thing KVM does not meet: a proxy often shares its core with other processes. A yield
+/// that hands the core to the database for the few tens of microseconds it takes to answer is
+/// what makes polling pay on a gateway host (the reply is there when the yield returns, with no
+/// wake-up); an earlier rule that stopped polling at any late yield lost that whole gain. But a
+/// yield that comes back after a scheduler slice (kContendedYield) means a process that does
+/// not answer quickly — an application computing beside its sidecar, a batch job — wanted the
+/// core, and the poll loop competes with it: the window goes to 0 and stays there for a
+/// back-off, which doubles at each such finding up to kMaxBackoff and starts again from
+/// kFirstBackoff once a quiet period passes.
 ///
 /// Not adaptive (io.busy_poll_adaptive: false), the window is always the largest.
 class PollWindow {
@@ -28,9 +31,10 @@ class PollWindow {
   using Duration = std::chrono::nanoseconds;
   using Time = std::chrono::steady_clock::time_point;
 
-  /// A yield that took longer than this ran another thread (an empty sched_yield is a syscall:
-  /// well under a microsecond; a switch to another thread and back is several).
-  static constexpr Duration kContendedYield = std::chrono::microseconds(20);
+  /// A yield that took longer than this ran a process that kept the core: an empty sched_yield
+  /// is a syscall (well under a microsecond), a hand-off to a database answering a short query
+  /// tens of microseconds, a CPU-bound neighbour a scheduler slice (0.75 ms and more).
+  static constexpr Duration kContendedYield = std::chrono::microseconds(500);
   static constexpr Duration kFirstBackoff = std::chrono::milliseconds(10);
   static constexpr Duration kMaxBackoff = std::chrono::seconds(2);
 

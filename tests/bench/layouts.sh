@@ -50,7 +50,7 @@ done
 
 echo
 echo "=== summary: schemagate vs PgBouncer (session mode), medians of each cell ==="
-echo "settings: DURATION=${DURATION:-5} REPS=${REPS:-3} HUGE_PAGES=${HUGE_PAGES:-on} busy_poll_us=${SG_BUSY_POLL_US:-default}" \
+echo "settings: QUICK=${QUICK:-0} (1: DURATION=3 REPS=1 SCALE=2) DURATION=${DURATION:-5} REPS=${REPS:-3} HUGE_PAGES=${HUGE_PAGES:-on} busy_poll_us=${SG_BUSY_POLL_US:-default}" \
   "args='${SG_BENCH_ARGS:-}' nproc=$(nproc)"
 for layout in $layouts; do
   floor_tsv="$out/$layout-floor.tsv"
