@@ -28,7 +28,8 @@ unsigned thread_count(const config::Config& c) {
 
 std::vector<std::unique_ptr<Server::Worker>> Server::make_workers(const config::Config& c) {
   std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned i = 0; i < thread_count(c); ++i)
+  const unsigned count = thread_count(c);
+  for (unsigned i = 0; i < count; ++i)
     workers.push_back(std::make_unique<Worker>(std::chrono::microseconds(c.io.busy_poll_us), c.io.busy_poll_adaptive));
   return workers;
 }
@@ -206,8 +207,7 @@ void Server::run_worker(unsigned index) {
   if (index > 0) pthread_setname_np(pthread_self(), ("sg-io-" + std::to_string(index)).c_str());
   Metrics::bind_thread(index);
   auto& w = *workers_[index];
-  const bool polling = ctx_->config->io.busy_poll_us > 0;
-  if (polling) {
+  if (ctx_->config->io.busy_poll_us > 0) {
     BusyPoller::bind_thread(&w.poller);
     w.poller.start(ctx_->metrics.get());
   }

@@ -11,8 +11,6 @@
 
 #include "config/model.h"
 #include "proxy/busy_poller.h"
-#include <memory>
-#include <vector>
 #include "proxy/net.h"
 #include "proxy/server_control.h"
 #include "proxy/session_context.h"

@@ -144,7 +144,7 @@ std::string Server::render_metrics() const {
            "# TYPE schemagate_busy_poll_window_microseconds gauge\n";
     for (std::size_t i = 0; i < workers_.size(); ++i)
       out += "schemagate_busy_poll_window_microseconds{worker=\"" + std::to_string(i) + "\"} " +
-             std::to_string(ctx->config->io.busy_poll_us > 0 ? workers_[i]->poller.window_us() : 0) + "\n";
+             std::to_string(workers_[i]->poller.window_us()) + "\n";  // 0 where it never started
     const auto cache = ctx->interceptor->stats();
     out += "# HELP schemagate_parse_cache_lookups Parse cache lookups of judged statements, by result.\n"
            "# TYPE schemagate_parse_cache_lookups counter\n";

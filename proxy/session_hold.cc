@@ -201,10 +201,7 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   spdlog::info("[{}] {} held for approval as request {} (rule {}, user={} database={})", state_.id, hold.command_tag,
                request.id, hold.rule_id, state_.user, state_.database);
   const auto withdraw = [&](const char* why) -> awaitable<void> {
-    auto call = [&] {
-      service.withdraw(request.id, why);
-      return true;
-    };
+    auto call = [&] { service.withdraw(request.id, why); };
     co_await off_io_thread(call);
   };
   if (!co_await write_notice(announce)) {
