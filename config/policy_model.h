@@ -25,6 +25,11 @@ struct PolicyThresholds {
   std::uint32_t retry_backoff_ms = 500;
   /// Rows per batch in generated backfills.
   std::uint32_t backfill_batch_rows = 10000;
+  /// Sleep between backfill batches, in milliseconds (gives replicas and autovacuum room).
+  std::uint32_t backfill_pause_ms = 0;
+  /// A backfill waits before its next batch while a replica reported by pg_stat_replication is
+  /// further behind than this in replay, in bytes of WAL; 0: never wait.
+  std::uint64_t backfill_max_replica_lag_bytes = 128ULL << 20;
   /// Non-unique indexes with more columns than this are flagged (advisory).
   std::uint32_t max_index_columns = 3;
 };

@@ -62,6 +62,13 @@ void read_duration(const Section& s, std::string_view key, std::uint32_t& out) {
     s.errors().add(s.key_path(key), n, "expected a duration such as 500ms, 2s or 1min");
 }
 
+void read_size(const Section& s, std::string_view key, std::uint64_t& out) {
+  const auto n = s.node(key);
+  if (!n.IsDefined() || n.IsNull()) return;
+  if (!n.IsScalar() || !parse_size_bytes(n.Scalar(), out))
+    s.errors().add(s.key_path(key), n, "expected a size such as 0, 64MB, 512kB or 1GB");
+}
+
 void read_rule_map(const YAML::Node& node, const std::string& path, ErrorSink& errors,
                    std::map<std::string, RuleAction>& out, std::map<std::string, int>& lines) {
   if (!node.IsDefined() || node.IsNull()) return;
@@ -110,6 +117,26 @@ void read_scope(const YAML::Node& node, const std::string& path, ErrorSink& erro
 
 }  // namespace
 
+bool parse_size_bytes(const std::string& text, std::uint64_t& out_bytes) {
+  std::uint64_t v = 0;
+  const char* b = text.data();
+  const char* e = b + text.size();
+  const auto [p, ec] = std::from_chars(b, e, v);
+  if (ec != std::errc{} || p == b) return false;
+  const std::string unit(p, e);
+  // PostgreSQL's own memory units (postgresql.conf), powers of 1024.
+  unsigned shift = 0;
+  if (unit.empty() || unit == "B") shift = 0;
+  else if (unit == "kB") shift = 10;
+  else if (unit == "MB") shift = 20;
+  else if (unit == "GB") shift = 30;
+  else if (unit == "TB") shift = 40;
+  else return false;
+  if (v > (~std::uint64_t{0} >> shift)) return false;
+  out_bytes = v << shift;
+  return true;
+}
+
 bool parse_duration_ms(const std::string& text, std::uint32_t& out_ms) {
   std::uint64_t v = 0;
   const char* b = text.data();
@@ -139,7 +166,7 @@ void load_policy_body(const YAML::Node& node, const std::string& path, ErrorSink
   read_action(c, "fail_level", out.check_fail_level);
   Section t(s.node("thresholds"), s.key_path("thresholds"), errors,
             {"small_table_rows", "lock_timeout", "retry_attempts", "retry_backoff", "backfill_batch_rows",
-             "max_index_columns"});
+             "backfill_pause", "backfill_max_replica_lag", "max_index_columns"});
   std::uint32_t rows = out.thresholds.small_table_rows > 0xffffffffULL
                            ? 0xffffffffU
                            : static_cast<std::uint32_t>(out.thresholds.small_table_rows);
@@ -149,6 +176,8 @@ void load_policy_body(const YAML::Node& node, const std::string& path, ErrorSink
   t.get("retry_attempts", out.thresholds.retry_attempts, 1, 100);
   read_duration(t, "retry_backoff", out.thresholds.retry_backoff_ms);
   t.get("backfill_batch_rows", out.thresholds.backfill_batch_rows, 1, 10000000);
+  read_duration(t, "backfill_pause", out.thresholds.backfill_pause_ms);
+  read_size(t, "backfill_max_replica_lag", out.thresholds.backfill_max_replica_lag_bytes);
   t.get("max_index_columns", out.thresholds.max_index_columns, 1, 32);
   read_rule_map(s.node("rules"), s.key_path("rules"), errors, out.rules, out.rule_lines);
   const auto scopes = s.node("scopes");

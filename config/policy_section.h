@@ -30,5 +30,8 @@ PolicyLoadResult load_policy_file(const std::string& path);
 
 /// Parses "2s", "500ms", "1min", "1500" (milliseconds) into milliseconds; false if malformed.
 bool parse_duration_ms(const std::string& text, std::uint32_t& out_ms);
+/// Parses "0", "512kB", "64MB", "1GB" (PostgreSQL's units, powers of 1024; bare numbers are
+/// bytes) into bytes; false if malformed or out of range.
+bool parse_size_bytes(const std::string& text, std::uint64_t& out_bytes);
 
 }  // namespace schemagate::config

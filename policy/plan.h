@@ -43,6 +43,9 @@ struct Backfill {
   std::string value = "DEFAULT";   // expression assigned to each row still NULL
   std::uint32_t batch_rows = 10000;
   std::uint32_t pause_ms = 0;      // sleep between batches
+  /// Wait before a batch while a replica is further behind than this in replay (WAL bytes,
+  /// from pg_stat_replication); 0: never wait.
+  std::uint64_t max_replica_lag_bytes = 0;
 };
 
 /// One step of a rewrite plan, run by the proxy on the client's own connection.

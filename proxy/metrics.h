@@ -50,6 +50,8 @@ namespace schemagate::proxy {
   X(lock_timeout_retries, "lock_timeout_retries_total", "",                                                         \
     "Guarded plan phases retried after lock_timeout (55P03).")                                                      \
   X(backfill_rows, "backfill_rows_total", "", "Rows updated by backfill phases (rate() gives rows per second).")     \
+  X(backfill_replica_waits, "backfill_replica_waits_total", "",                                                   \
+    "Times a backfill paused because a replica was behind in replay by more than backfill_max_replica_lag.")        \
   X(holds_started, "holds_total", "result=\"started\"", "Statements held for approval, by how the wait ended.")     \
   X(holds_approved, "holds_total", "result=\"approved\"", "")                                                       \
   X(holds_refused, "holds_total", "result=\"refused\"", "")                                                         \

@@ -15,6 +15,23 @@ using policy::quote_literal;
 namespace {
 
 constexpr std::int64_t kProgressEveryMs = 5000;
+// How often a backfill reads the replicas' lag between batches, and how long it sleeps before
+// reading it again while a replica is too far behind.
+constexpr std::int64_t kLagCheckEveryMs = 1000;
+constexpr std::uint32_t kLagWaitMs = 1000;
+
+std::string wal_size(std::int64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " bytes";
+  char buf[32];
+  const double b = static_cast<double>(bytes);
+  if (bytes < (1 << 20))
+    std::snprintf(buf, sizeof buf, "%.1f kB", b / 1024.0);
+  else if (bytes < (1LL << 30))
+    std::snprintf(buf, sizeof buf, "%.1f MB", b / 1048576.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f GB", b / 1073741824.0);
+  return buf;
+}
 
 std::int64_t to_int(const std::optional<std::string>& v, std::int64_t fallback = 0) {
   if (!v) return fallback;
@@ -295,7 +312,7 @@ void PlanRunner::backfill_batch_done(const QueryResult& r, std::int64_t now_ms) 
     notices_.push_back(std::move(s));
   }
   sleep_before_ms_ = b.pause_ms;
-  op_ = Op::backfill_batch;
+  op_ = batch_op(now_ms + b.pause_ms);
 }
 
 PlanStep PlanRunner::next(std::int64_t now_ms) {
@@ -316,7 +333,7 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
   sleep_before_ms_ = 0;
   // A cancel between statements: nothing is running, nothing half-done; stop here.
   const bool between = op_ == Op::attempt || op_ == Op::set_lock_timeout || op_ == Op::backfill_keys ||
-                       op_ == Op::backfill_size || op_ == Op::backfill_batch;
+                       op_ == Op::backfill_size || op_ == Op::backfill_lag || op_ == Op::backfill_batch;
   if (cancelled_ && between && !outcome_) {
     resumable_ = true;
     const std::size_t n = plan_.phases.size();
@@ -362,6 +379,14 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
               "pg_catalog.current_setting('block_size')::bigint FROM pg_catalog.pg_class c WHERE c.oid = " +
               regclass_of(phase().backfill->table);
       return s;
+    case Op::backfill_lag:
+      // Walsenders of base backups have no replay position and are left out; `state` is NULL
+      // for a role that may not see the details (pg_read_all_stats).
+      s.sql =
+          "SELECT coalesce(application_name, ''), coalesce(pg_catalog.host(client_addr), 'local socket'), (state IS NULL)::text, "
+          "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), replay_lsn)::bigint "
+          "FROM pg_catalog.pg_stat_replication WHERE state IS DISTINCT FROM 'backup'";
+      return s;
     case Op::backfill_batch: {
       ++attempt_;
       const auto& b = *phase().backfill;
@@ -389,6 +414,7 @@ void PlanRunner::on_result(const QueryResult& r, std::int64_t now_ms) {
   now_ms_ = now_ms;
   if (r.connection_lost && op_ != Op::attempt && op_ != Op::backfill_batch) {
     settings_saved_ = false;
+    if (op_ == Op::backfill_lag) resumable_ = true;  // between two batches
     if (!outcome_) fail("08006", "schemagate: the database connection was lost during the plan", done_so_far());
     op_ = Op::finished;
     return;
@@ -484,9 +510,13 @@ void PlanRunner::on_result(const QueryResult& r, std::int64_t now_ms) {
       const std::int64_t per_page = rows_estimate_ > 0 && pages > 0 ? std::max<std::int64_t>(1, rows_estimate_ / pages) : 100;
       blocks_per_batch_ = std::max<std::int64_t>(1, static_cast<std::int64_t>(phase().backfill->batch_rows) / per_page);
       if (key_columns_.empty() && !last_key_.empty()) next_block_ = to_int(last_key_.front());  // resumed
-      op_ = Op::backfill_batch;
+      last_lag_check_ms_ = -1;
+      op_ = batch_op(now_ms);
       return;
     }
+    case Op::backfill_lag:
+      replica_lag_read(r, now_ms);
+      return;
     case Op::backfill_batch:
       if (!r.ok()) {
         attempt_failed(r);
@@ -501,6 +531,71 @@ void PlanRunner::on_result(const QueryResult& r, std::int64_t now_ms) {
     case Op::finished:
       return;
   }
+}
+
+PlanRunner::Op PlanRunner::batch_op(std::int64_t now_ms) const {
+  const auto& b = *phase().backfill;
+  const bool due = last_lag_check_ms_ < 0 || now_ms - last_lag_check_ms_ >= kLagCheckEveryMs;
+  return b.max_replica_lag_bytes > 0 && lag_readable_ && due ? Op::backfill_lag : Op::backfill_batch;
+}
+
+void PlanRunner::replica_lag_read(const QueryResult& r, std::int64_t now_ms) {
+  const auto& b = *phase().backfill;
+  last_lag_check_ms_ = now_ms;
+  // Rows: application_name, client address, state unreadable (no pg_read_all_stats), lag bytes.
+  std::int64_t worst = -1;
+  std::string who;
+  bool hidden = false;
+  if (r.ok()) {
+    for (const auto& row : r.rows) {
+      if (row.size() < 4) continue;
+      if (row[2] == std::optional<std::string>("true")) {
+        hidden = true;
+        continue;
+      }
+      if (!row[3]) continue;  // a replica still starting up reports no replay position
+      const std::int64_t lag = to_int(row[3]);
+      if (lag > worst) {
+        worst = lag;
+        who = "'" + row[0].value_or("") + "' (" + row[1].value_or("") + ")";
+      }
+    }
+  }
+  if (!r.ok() || (hidden && worst < 0)) {
+    // Never wait on what cannot be seen, but say so once: the operator asked for a throttle.
+    lag_readable_ = false;
+    notices_.push_back(
+        "schemagate: backfill of " + b.table + "." + b.column + " cannot see its replicas' replay lag (" +
+        (r.ok() ? std::string("pg_stat_replication hides it from roles without pg_read_all_stats")
+                : "pg_stat_replication: " + (r.error ? r.error->message : std::string("no reply"))) +
+        "); it runs without the replica lag throttle");
+    op_ = Op::backfill_batch;
+    return;
+  }
+  const auto limit = static_cast<std::int64_t>(b.max_replica_lag_bytes);
+  if (worst > limit) {
+    if (!waiting_for_replica_) {
+      waiting_for_replica_ = true;
+      ++replica_waits_;
+      wait_started_ms_ = last_wait_notice_ms_ = now_ms;
+      notices_.push_back("schemagate: backfill of " + b.table + "." + b.column + " waits: replica " + who + " is " +
+                         wal_size(worst) + " behind in replay, above backfill_max_replica_lag (" +
+                         wal_size(limit) + ")");
+    } else if (now_ms - last_wait_notice_ms_ >= kProgressEveryMs) {
+      last_wait_notice_ms_ = now_ms;
+      notices_.push_back("schemagate: backfill of " + b.table + "." + b.column + " still waiting for replica " + who +
+                         ": " + wal_size(worst) + " behind (waited " + seconds(now_ms - wait_started_ms_) + ")");
+    }
+    sleep_before_ms_ = kLagWaitMs;
+    op_ = Op::backfill_lag;
+    return;
+  }
+  if (waiting_for_replica_) {
+    waiting_for_replica_ = false;
+    notices_.push_back("schemagate: backfill of " + b.table + "." + b.column + " goes on: replicas within " +
+                       wal_size(limit) + " after " + seconds(now_ms - wait_started_ms_));
+  }
+  op_ = Op::backfill_batch;
 }
 
 }  // namespace schemagate::proxy

@@ -62,7 +62,9 @@ struct PhaseRecord {
 ///   guarded     BEGIN; SET LOCAL lock_timeout; sql; COMMIT       (one message)
 ///   online      … plus SET LOCAL statement_timeout = 0
 ///   autocommit  SET lock_timeout (session); sql alone
-///   backfill    SET lock_timeout; primary key lookup; size estimate; batches until one finds no row
+///   backfill    SET lock_timeout; primary key lookup; size estimate; batches until one finds no row;
+///               before a batch (at most once a second), the replicas' replay lag from
+///               pg_stat_replication: above max_replica_lag_bytes it waits, re-checking every second
 /// cancel() stops at the next step boundary: the running statement was cancelled by the server
 /// (57014), cleanup and restore still run, and the plan fails with 57014.
 class PlanRunner {
@@ -93,6 +95,8 @@ class PlanRunner {
   std::vector<PhaseRecord> take_phase_records() { return std::exchange(records_, {}); }
   /// lock_timeout retries so far (all phases).
   std::uint32_t lock_timeout_retries() const { return retries_; }
+  /// Times a backfill started waiting for a lagging replica.
+  std::uint32_t replica_waits() const { return replica_waits_; }
 
   /// Statements of one backfill batch (exposed for tests and `schemagate plan`).
   static std::string keyset_batch_sql(const policy::Backfill& b, const std::vector<std::string>& key_columns,
@@ -104,8 +108,10 @@ class PlanRunner {
  private:
   enum class Op {
     save_settings, set_lock_timeout, attempt, rollback, cleanup, find_blocker,
-    backfill_keys, backfill_size, backfill_batch, restore_settings, finished,
+    backfill_keys, backfill_size, backfill_lag, backfill_batch, restore_settings, finished,
   };
+  Op batch_op(std::int64_t now_ms) const;
+  void replica_lag_read(const QueryResult& r, std::int64_t now_ms);
   const policy::Phase& phase() const { return plan_.phases[index_]; }
   void start_phase(std::int64_t now_ms);
   void phase_succeeded(std::int64_t now_ms);
@@ -149,6 +155,12 @@ class PlanRunner {
   std::int64_t blocks_ = 0, next_block_ = 0, blocks_per_batch_ = 1;
   std::int64_t last_progress_ms_ = 0;
   bool backfill_exhausted_ = false;
+  // replica lag throttle
+  std::int64_t last_lag_check_ms_ = -1;  // -1: never checked in this phase
+  bool lag_readable_ = true;             // false once pg_stat_replication proved unreadable
+  bool waiting_for_replica_ = false;
+  std::int64_t wait_started_ms_ = 0, last_wait_notice_ms_ = 0;
+  std::uint32_t replica_waits_ = 0;
 };
 
 }  // namespace schemagate::proxy

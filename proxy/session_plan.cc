@@ -221,6 +221,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
     report_phases();
     ctx_->metrics->add(step.kind == PlanStep::done ? Counter::plans_succeeded : Counter::plans_failed);
     ctx_->metrics->add(Counter::lock_timeout_retries, runner.lock_timeout_retries());
+    ctx_->metrics->add(Counter::backfill_replica_waits, runner.replica_waits());
     ctx_->metrics->observe(Histogram::plan_seconds, static_cast<double>(wall_ms() - started) / 1000.0);
     const char* status_name = status == PlanStatus::succeeded ? "succeeded"
                               : status == PlanStatus::interrupted ? "interrupted"

@@ -152,7 +152,8 @@ json plan_json(const Plan& p) {
                                                       {"column", ph.backfill->column},
                                                       {"value", ph.backfill->value},
                                                       {"batch_rows", ph.backfill->batch_rows},
-                                                      {"pause_ms", ph.backfill->pause_ms}}
+                                                      {"pause_ms", ph.backfill->pause_ms},
+                                                      {"max_replica_lag_bytes", ph.backfill->max_replica_lag_bytes}}
                                                : json(nullptr)},
                       {"failure_message", ph.failure_message.empty() ? json(nullptr) : json(ph.failure_message)}});
   return {{"rule", p.rule_id}, {"summary", p.summary}, {"phases", phases}};

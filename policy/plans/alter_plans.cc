@@ -100,9 +100,12 @@ bool add_column(Builder& b, const PgQuery__AlterTableStmt& a, const PgQuery__Nod
                             : std::nullopt;
     if (!set_default) return b.fail("could not regenerate the default expression");
     b.add(b.phase(PhaseKind::guarded, "set the default for new rows", *set_default, table));
-    const std::uint32_t batch = b.ctx.thresholds ? b.ctx.thresholds->backfill_batch_rows : 10000;
-    Phase p = b.phase(PhaseKind::backfill, "backfill existing rows in batches of " + std::to_string(batch), "", table);
-    p.backfill = Backfill{table, col, "DEFAULT", batch, 0};
+    const config::PolicyThresholds defaults;
+    const auto& th = b.ctx.thresholds ? *b.ctx.thresholds : defaults;
+    Phase p = b.phase(PhaseKind::backfill,
+                      "backfill existing rows in batches of " + std::to_string(th.backfill_batch_rows), "", table);
+    p.backfill = Backfill{table, col, "DEFAULT", th.backfill_batch_rows, th.backfill_pause_ms,
+                          th.backfill_max_replica_lag_bytes};
     b.add(std::move(p));
     if (cf.not_null && !add_not_null(b, a, {cf.name}, false)) return false;
   }

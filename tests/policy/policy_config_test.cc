@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "config/loader.h"
+#include "config/policy_section.h"
 #include "policy/engine.h"
 #include "policy/rules.h"
 
@@ -26,6 +27,8 @@ thresholds:
   retry_attempts: 3
   retry_backoff: 1s
   backfill_batch_rows: 2000
+  backfill_pause: 50ms
+  backfill_max_replica_lag: 64MB
   max_index_columns: 4
 rules:
   drop_table: reject
@@ -49,6 +52,8 @@ scopes:
   EXPECT_EQ(p.thresholds.retry_attempts, 3u);
   EXPECT_EQ(p.thresholds.retry_backoff_ms, 1000u);
   EXPECT_EQ(p.thresholds.backfill_batch_rows, 2000u);
+  EXPECT_EQ(p.thresholds.backfill_pause_ms, 50u);
+  EXPECT_EQ(p.thresholds.backfill_max_replica_lag_bytes, 64ULL << 20);
   EXPECT_EQ(p.thresholds.max_index_columns, 4u);
   EXPECT_EQ(p.rules.at("drop_table"), Outcome::reject);
   ASSERT_EQ(p.scopes.size(), 2u);
@@ -65,6 +70,22 @@ TEST(PolicyConfig, EmptyDocumentIsTheSafeDefault) {
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.policy.mode, config::PolicyMode::enforce);
   EXPECT_TRUE(r.policy.rules.empty());
+  EXPECT_EQ(r.policy.thresholds.backfill_pause_ms, 0u);
+  EXPECT_EQ(r.policy.thresholds.backfill_max_replica_lag_bytes, 128ULL << 20);  // on unless turned off
+}
+
+TEST(PolicyConfig, SizesTakePostgresUnits) {
+  std::uint64_t b = 1;
+  EXPECT_TRUE(config::parse_size_bytes("0", b));
+  EXPECT_EQ(b, 0u);
+  EXPECT_TRUE(config::parse_size_bytes("512kB", b));
+  EXPECT_EQ(b, 512u * 1024);
+  EXPECT_TRUE(config::parse_size_bytes("2GB", b));
+  EXPECT_EQ(b, 2ULL << 30);
+  EXPECT_TRUE(config::parse_size_bytes("4096", b));
+  EXPECT_EQ(b, 4096u);
+  for (const char* bad : {"", "MB", "12 MB", "1mb", "-1", "99999999999TB", "1.5GB"})
+    EXPECT_FALSE(config::parse_size_bytes(bad, b)) << bad;
 }
 
 struct BadCase {
@@ -82,6 +103,8 @@ TEST(PolicyConfig, ErrorsNameDottedKeyAndLine) {
       {"thresholds:\n  small_table_rows: -5\n", "thresholds.small_table_rows", 2, "integer"},
       {"thresholds:\n  retry_attempts: 0\n", "thresholds.retry_attempts", 2, "from 1"},
       {"thresholds:\n  lock_timout: 1s\n", "thresholds.lock_timout", 2, "unknown key"},
+      {"thresholds:\n  backfill_max_replica_lag: lots\n", "thresholds.backfill_max_replica_lag", 2, "size such as"},
+      {"thresholds:\n  backfill_pause: later\n", "thresholds.backfill_pause", 2, "duration"},
       {"rules:\n  drop_table: block\n", "rules.drop_table", 2, "pass | warn"},
       {"rules:\n  dorp_table: reject\n", "rules.dorp_table", 2, "unknown rule id"},
       {"rules: [drop_table]\n", "rules", 1, "mapping"},

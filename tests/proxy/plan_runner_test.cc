@@ -385,5 +385,119 @@ TEST(PlanRunner, LostConnectionEndsThePlanWithoutSendingMore) {
   EXPECT_EQ(run.sql.size(), 2u);
 }
 
+// A keyset backfill of `rows` rows in batches of 2 whose pg_stat_replication answers come from
+// `lag` (called once per lag read, 0-based).
+struct LagScript {
+  std::function<QueryResult(int)> lag;
+  std::function<void(int)> on_batch = [](int) {};
+  int batches = 0, lag_reads = 0;
+  std::vector<std::string> order;  // "lag" / "batch", as sent
+};
+Run drive_lagged_backfill(PlanRunner& runner, LagScript& script, int rows) {
+  return drive(runner, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (sql.find("indisprimary") != std::string::npos) return ok_rows({{std::string("id")}});
+    if (sql.find("reltuples") != std::string::npos)
+      return ok_rows({{std::to_string(rows), std::string("1"), std::string("1")}});
+    if (sql.find("pg_stat_replication") != std::string::npos) {
+      script.order.push_back("lag");
+      return script.lag(script.lag_reads++);
+    }
+    if (starts_with(sql, "WITH schemagate_b")) {
+      script.order.push_back("batch");
+      script.on_batch(script.batches);
+      const int done = 2 * script.batches++;
+      if (done >= rows) return ok_rows();
+      return ok_rows({{std::string("2"), std::to_string(done + 2)}});
+    }
+    return ok_rows();
+  });
+}
+QueryResult replica(const std::string& lag_bytes, const std::string& hidden = "false") {
+  return ok_rows({{std::string("standby1"), std::string("10.0.0.2"), hidden, lag_bytes}});
+}
+Plan lagged_backfill_plan(std::uint64_t limit, std::uint32_t pause_ms = 0) {
+  Plan plan;
+  Phase fill = phase(PhaseKind::backfill, "");
+  fill.backfill = policy::Backfill{"orders", "c", "DEFAULT", 2, pause_ms, limit};
+  plan.phases = {fill};
+  return plan;
+}
+
+TEST(PlanRunner, BackfillWaitsWhileAReplicaIsBehindInReplayAndGoesOnWhenItCatchesUp) {
+  const Plan plan = lagged_backfill_plan(1000);
+  PlanRunner runner(plan, 7);
+  LagScript script;
+  script.lag = [](int n) { return replica(n < 3 ? "5000000" : "10"); };  // three reads behind, then caught up
+  auto run = drive_lagged_backfill(runner, script, 6);
+  ASSERT_EQ(run.last.kind, PlanStep::done) << run.last.error.message;
+  EXPECT_EQ(runner.rows_backfilled(), 6);
+  EXPECT_EQ(runner.replica_waits(), 1u);
+  // No batch before the replica caught up: the first four statements are the lag reads.
+  ASSERT_GE(script.order.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(script.order.begin(), script.order.begin() + 5),
+            (std::vector<std::string>{"lag", "lag", "lag", "lag", "batch"}));
+  EXPECT_EQ(std::count(run.sleeps.begin(), run.sleeps.end(), 1000u), 3);
+  const auto has = [&](const std::string& text) {
+    return std::any_of(run.notices.begin(), run.notices.end(),
+                       [&](const std::string& n) { return n.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("waits: replica 'standby1' (10.0.0.2) is 4.8 MB behind in replay")) << run.notices.front();
+  EXPECT_TRUE(has("goes on: replicas within 1000 bytes after 3."));
+}
+
+TEST(PlanRunner, ReplicaLagIsReadAtMostOnceASecondBetweenBatches) {
+  const Plan plan = lagged_backfill_plan(1000);
+  PlanRunner runner(plan, 7);
+  LagScript script;
+  script.lag = [](int) { return replica("0"); };
+  auto run = drive_lagged_backfill(runner, script, 400);  // 201 batches, 10 ms apart in the scripted clock
+  ASSERT_EQ(run.last.kind, PlanStep::done);
+  EXPECT_EQ(script.batches, 201);
+  EXPECT_GE(script.lag_reads, 2);
+  EXPECT_LE(script.lag_reads, 6);  // ~4 s of scripted time
+  EXPECT_EQ(runner.replica_waits(), 0u);
+}
+
+TEST(PlanRunner, ReplicaLagThatCannotBeSeenIsReportedOnceAndNeverWaitedOn) {
+  const Plan plan = lagged_backfill_plan(1000);
+  PlanRunner runner(plan, 7);
+  LagScript script;
+  script.lag = [](int) { return ok_rows({{std::nullopt, std::nullopt, std::string("true"), std::nullopt}}); };
+  auto run = drive_lagged_backfill(runner, script, 400);
+  ASSERT_EQ(run.last.kind, PlanStep::done);
+  EXPECT_EQ(script.lag_reads, 1);
+  EXPECT_EQ(std::count_if(run.notices.begin(), run.notices.end(),
+                          [](const std::string& n) { return n.find("cannot see its replicas") != std::string::npos; }),
+            1);
+}
+
+TEST(PlanRunner, NoReplicaLagReadsWhenTheThrottleIsOff) {
+  const Plan plan = lagged_backfill_plan(0);
+  PlanRunner runner(plan, 7);
+  LagScript script;
+  script.lag = [](int) { return replica("999999999"); };
+  auto run = drive_lagged_backfill(runner, script, 10);
+  ASSERT_EQ(run.last.kind, PlanStep::done);
+  EXPECT_EQ(script.lag_reads, 0);
+}
+
+TEST(PlanRunner, CancelWhileWaitingForAReplicaStopsResumablyBetweenBatches) {
+  const Plan plan = lagged_backfill_plan(1000, 1000);  // a 1 s pause: the lag is read after every batch
+  PlanRunner runner(plan, 7);
+  LagScript script;
+  script.lag = [&](int n) {
+    if (n == 3) runner.cancel();
+    return replica(n == 0 ? "0" : "5000000");  // behind after the first batch
+  };
+  auto run = drive_lagged_backfill(runner, script, 100);
+  ASSERT_EQ(run.last.kind, PlanStep::failed);
+  EXPECT_EQ(run.last.error.sqlstate, "57014");
+  EXPECT_TRUE(runner.resumable());
+  EXPECT_EQ(script.batches, 1);
+  EXPECT_EQ(runner.last_key(), std::vector<std::string>{"2"});
+  EXPECT_NE(run.sql.back().find("set_config"), std::string::npos);  // settings restored
+}
+
 }  // namespace
 }  // namespace schemagate::proxy

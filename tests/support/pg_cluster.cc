@@ -75,6 +75,22 @@ std::unique_ptr<PgCluster> PgCluster::start(PgClusterOptions options) {
   return c;
 }
 
+std::unique_ptr<PgCluster> PgCluster::start_standby(const PgCluster& primary) {
+  std::unique_ptr<PgCluster> c(new PgCluster());
+  chown_to_postgres(c->dir());
+  c->start_reaper();
+  const auto r = run_command(as_postgres({kBin + "/pg_basebackup", "-h", "127.0.0.1", "-p", std::to_string(primary.port()),
+                                          "-U", "postgres", "-D", c->data_dir(), "-R", "-X", "stream",
+                                          "--no-sync", "-c", "fast"}));
+  if (r.exit_code != 0) throw std::runtime_error("pg_basebackup failed:\n" + r.output);
+  c->port_ = free_port();
+  // The copied postgresql.conf is the primary's: later lines win.
+  c->append_conf({"", "# standby of port " + std::to_string(primary.port()), "port = " + std::to_string(c->port_),
+                  "unix_socket_directories = '" + c->dir() + "'", "hot_standby = on"});
+  c->start_server();
+  return c;
+}
+
 void PgCluster::start_reaper() {
   // `sh` waits on its stdin, the read end of a pipe whose write end only this process holds
   // (close-on-exec). The destructor writes "done"; EOF without it means the process died: then,

@@ -21,6 +21,9 @@ class PgCluster {
  public:
   /// initdb (from a cached template, made once per machine under a file lock) and start.
   static std::unique_ptr<PgCluster> start(PgClusterOptions options = {});
+  /// A streaming-replication standby of `primary` (pg_basebackup -R), started. The primary's
+  /// pg_hba.conf must allow `host replication all 127.0.0.1/32`.
+  static std::unique_ptr<PgCluster> start_standby(const PgCluster& primary);
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
