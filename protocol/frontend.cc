@@ -84,4 +84,14 @@ void write_query(std::vector<std::byte>& out, std::string_view sql) {
   MessageWriter(out).begin(tag::kQuery).cstring(sql).finish();
 }
 
+void write_parse(std::vector<std::byte>& out, std::string_view statement, std::string_view sql,
+                 std::span<const std::uint32_t> param_types) {
+  MessageWriter w(out);
+  w.begin(tag::kParse).cstring(statement).cstring(sql).u16(static_cast<std::uint16_t>(param_types.size()));
+  for (const auto t : param_types) w.u32(t);
+  w.finish();
+}
+
+void write_sync(std::vector<std::byte>& out) { MessageWriter(out).begin(tag::kSync).finish(); }
+
 }  // namespace schemagate::protocol

@@ -58,5 +58,10 @@ std::string_view statement_sql(const Frame& f);
 
 /// Appends a Query message (used by the proxy's own statements and by tests).
 void write_query(std::vector<std::byte>& out, std::string_view sql);
+/// Appends a Parse message (the proxy prepares a statement it answered for earlier).
+void write_parse(std::vector<std::byte>& out, std::string_view statement, std::string_view sql,
+                 std::span<const std::uint32_t> param_types);
+/// Appends a Sync message.
+void write_sync(std::vector<std::byte>& out);
 
 }  // namespace schemagate::protocol

@@ -8,15 +8,19 @@ namespace schemagate::proxy {
 namespace tag = protocol::tag;
 
 bool synthesize_plan_replies(const RequestView& request, const std::string& command_tag, std::vector<std::byte>& out,
-                             std::string& why_not) {
+                             std::string& why_not, PlanRequestShape* shape, std::size_t first_frame) {
   out.clear();
+  PlanRequestShape seen;
   int statements = 0;
+  bool bind = false;
   for (std::size_t i = 0; i < request.frame_count(); ++i) {
     const auto f = request.frame(i);
+    const bool answer = i >= first_frame;
     switch (f.tag) {
       case tag::kQuery:
         ++statements;
-        protocol::write_command_complete(out, command_tag);
+        seen.executes = true;
+        if (answer) protocol::write_command_complete(out, command_tag);
         break;
       case tag::kParse: {
         protocol::Parse p;
@@ -24,17 +28,17 @@ bool synthesize_plan_replies(const RequestView& request, const std::string& comm
           why_not = "its Parse message is malformed";
           return false;
         }
-        if (!p.statement.empty()) {
-          why_not = "it was prepared as a named statement (\"" + std::string(p.statement) +
-                    "\"), which later Bind messages would look for on the server";
-          return false;
-        }
         ++statements;
-        protocol::write_empty_message(out, tag::kParseComplete);
+        seen.prepared = std::string(p.statement);
+        seen.statement.sql = std::string(p.sql);
+        seen.statement.param_types.clear();
+        for (std::size_t j = 0; j < p.param_count; ++j) seen.statement.param_types.push_back(p.param_type(j));
+        if (answer) protocol::write_empty_message(out, tag::kParseComplete);
         break;
       }
       case tag::kBind:
-        protocol::write_empty_message(out, tag::kBindComplete);
+        bind = true;
+        if (answer) protocol::write_empty_message(out, tag::kBindComplete);
         break;
       case tag::kDescribe: {
         protocol::DescribeTarget d;
@@ -42,23 +46,18 @@ bool synthesize_plan_replies(const RequestView& request, const std::string& comm
           why_not = "its Describe message is malformed";
           return false;
         }
-        if (d.kind == 'S') {
-          // The statement as the server would describe it: its declared parameters, no rows.
-          protocol::Parse p;
-          std::vector<std::uint32_t> oids;
-          for (std::size_t k = 0; k < request.frame_count(); ++k)
-            if (request.frame(k).tag == tag::kParse && !protocol::parse_parse(request.frame(k), p))
-              for (std::size_t j = 0; j < p.param_count; ++j) oids.push_back(p.param_type(j));
-          protocol::write_parameter_description(out, oids);
-        }
+        if (!answer) break;
+        // The statement as the server would describe it: its declared parameters, no rows.
+        if (d.kind == 'S') protocol::write_parameter_description(out, seen.statement.param_types);
         protocol::write_empty_message(out, tag::kNoData);
         break;
       }
       case tag::kExecute:
-        protocol::write_command_complete(out, command_tag);
+        seen.executes = true;
+        if (answer) protocol::write_command_complete(out, command_tag);
         break;
       case tag::kClose:
-        protocol::write_empty_message(out, tag::kCloseComplete);
+        if (answer) protocol::write_empty_message(out, tag::kCloseComplete);
         break;
       case tag::kSync:
       case tag::kFlush:
@@ -72,17 +71,12 @@ bool synthesize_plan_replies(const RequestView& request, const std::string& comm
     why_not = "it shares its message with other statements";
     return false;
   }
-  bool parse = false, execute = false;
-  for (std::size_t i = 0; i < request.frame_count(); ++i) {
-    parse |= request.frame(i).tag == tag::kParse;
-    execute |= request.frame(i).tag == tag::kExecute;
-  }
-  if (parse && !execute) {
-    // Prepared now, executed by a later message: the plan would run at the wrong moment, and
-    // the later Bind would find no statement on the server.
-    why_not = "it was prepared without being executed in the same message (prepare and execute it together)";
+  if (bind && !seen.executes) {
+    // Bound now, executed by a later message: the plan would run at the wrong moment.
+    why_not = "it was bound to a portal without being executed in the same message";
     return false;
   }
+  if (shape) *shape = std::move(seen);
   return true;
 }
 

@@ -109,14 +109,31 @@ class ForwardAll final : public Interceptor {
   }
 };
 
+/// A statement the client prepared (Parse) that the proxy answered for instead of the server,
+/// because its policy verdict was a rewrite or a hold: the server never saw it, so the Bind,
+/// Describe and Close messages that name it later are the proxy's to answer (session_deferred.cc).
+struct DeferredStatement {
+  std::string sql;
+  std::vector<std::uint32_t> param_types;
+};
+
+/// What synthesize_plan_replies saw in the request, beside the replies.
+struct PlanRequestShape {
+  bool executes = false;                 // the statement runs in this request (Query, or Execute)
+  std::optional<std::string> prepared;   // the name its Parse gave the statement ("" = unnamed)
+  DeferredStatement statement;           // that Parse's text and parameter types
+};
+
 /// The replies the server would send for `request` (Parse, Bind, Describe, Execute, Close,
 /// Sync, Flush around one rewritten statement, or one Query) if that statement had completed
-/// with `command_tag`, without the ReadyForQuery (the session adds it with the status it has
-/// then). False, with `why_not`, when the request has a shape the proxy cannot answer for: a
-/// named prepared statement (later Binds would reach a server that never saw it), or more than
-/// one statement.
+/// with `command_tag` — or, when nothing in it executes the statement, had only been prepared —
+/// without the ReadyForQuery (the session adds it with the status it has then). Frames before
+/// `first_frame` count as part of the request but get no reply (a Parse the proxy put in front
+/// of a later Bind, see DeferredStatement). False, with `why_not`, when the request has a shape
+/// the proxy cannot answer for: more than one statement, a portal bound now and executed by a
+/// later message, or a message it does not model.
 bool synthesize_plan_replies(const RequestView& request, const std::string& command_tag, std::vector<std::byte>& out,
-                             std::string& why_not);
+                             std::string& why_not, PlanRequestShape* shape = nullptr, std::size_t first_frame = 0);
 
 /// Builds a Respond carrying one ErrorResponse (severity ERROR).
 Respond respond_error(std::string sqlstate, std::string message, std::string detail = {}, std::string hint = {});

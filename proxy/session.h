@@ -2,6 +2,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -92,6 +93,22 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerScan scan_server();
   /// Adds one server frame to the answer server_query() is collecting.
   void collect_exchange_frame(char tag, const protocol::Frame& frame, const std::byte* bytes, std::size_t size);
+  // statements prepared with Parse that the proxy answered itself (session_deferred.cc)
+  /// For the complete request at offset `at` of cbuf_: forgets deferred statements it closes
+  /// or prepares again, and answers true when a Bind or Describe in it names one (then judge
+  /// inline_view()).
+  bool names_deferred(std::size_t at);
+  /// That request with a Parse of the deferred statement it names put in front of it.
+  RequestView inline_view(std::size_t at);
+  /// The request the interceptor judged: inline_view() or the request at the front of cbuf_.
+  RequestView judged_view(std::size_t size);
+  /// Keeps the statement a request prepared (its Parse never reached the server).
+  void remember_deferred(const PlanRequestShape& shape);
+  /// Prepares the inlined deferred statement on the server (its replies hidden), so that the
+  /// request naming it can be forwarded as written; false when the session closed.
+  awaitable<bool> materialize_deferred();
+  /// Answers a request that only prepared (or described) a rewritten or held statement.
+  awaitable<bool> answer_prepared(const std::vector<std::byte>& replies, char terminator);
   enum class SlowResult { stop, rescan, read };
   awaitable<SlowResult> slow_client_path();
   awaitable<bool> respond(Respond r, char terminator);
@@ -103,6 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
   /// earlier reply has arrived, and collects its answer (hidden from the client) into `out`.
   /// False when the session closed meanwhile.
   awaitable<bool> server_query(const std::string& sql, QueryResult& out);
+  /// The same for `messages` ending in `terminator` (Query, or Sync after extended messages).
+  awaitable<bool> server_exchange(const std::vector<std::byte>& messages, char terminator, QueryResult& out);
   /// Runs a rewrite plan in place of the request (session_plan.cc) and answers the request as
   /// the server would have answered the original statement.
   /// `failure`, when given, receives "SQLSTATE: message" if the plan did not complete.
@@ -208,6 +227,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // The answer being collected for server_query(): while set, the server's frames up to the
   // next ReadyForQuery go here instead of to the client.
   QueryResult* exchange_ = nullptr;
+  // Deferred statements by name ("" = the unnamed one); empty for almost every session, and
+  // only looked at when not (one branch per request on the fast path).
+  std::map<std::string, DeferredStatement> deferred_;
+  std::string inlined_name_;               // the one inline_view() put in front ("" = none)
+  bool inlined_ = false;                   // the pending request is judged through inline_view()
+  std::vector<std::byte> inlined_bytes_;   // its bytes: a Parse, then the client's request
+  std::optional<ClientRequest> inlined_request_;
   // Set by a CancelRequest naming this session (CancelMap), so that work the proxy does on the
   // client's behalf (a plan) stops too, not only the statement running on the server.
   std::shared_ptr<std::atomic<bool>> cancel_flag_ = std::make_shared<std::atomic<bool>>(false);

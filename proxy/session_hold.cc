@@ -354,6 +354,8 @@ awaitable<bool> Session::run_approved(const Hold& hold, const std::string& reque
   // ReadyForQuery.
   co_await wait_for_server_idle();
   if (closed_) co_return false;
+  // A statement whose Parse the proxy answered (session_deferred.cc) reaches the server now.
+  if (inlined_ && !co_await materialize_deferred()) co_return false;
   const auto errors_before = server_errors_;
   expect_ready_for_query(terminator);
   if (!co_await write_server(request_bytes)) co_return false;

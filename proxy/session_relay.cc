@@ -103,16 +103,20 @@ Session::ClientScan Session::scan_client() {
     request_.add(r.tag, r.consumed);
     if (!ClientRequest::ends_request(r.tag)) continue;
     const char terminator = request_.terminator();
-    if (request_.needs_inspection()) {
+    // Statements the proxy answered a Parse for (session_deferred.cc): none, nearly always.
+    inlined_ = false;
+    const bool deferred = !deferred_.empty() && names_deferred(out.forward);
+    if (request_.needs_inspection() || deferred) {
       const auto bytes = cbuf_.span(out.forward).first(request_.size());
       state_.replies_pending = !expected_z_.empty() || unsynced_;
       refresh_context();
-      pending_verdict_ = ctx_->interceptor->on_request(RequestView{request_, bytes}, state_, nullptr, judged_);
+      const RequestView view = deferred ? inline_view(out.forward) : RequestView{request_, bytes};
+      pending_verdict_ = ctx_->interceptor->on_request(view, state_, nullptr, judged_);
       ctx_->metrics->add(judged_.parsed ? Counter::requests_parsed : Counter::requests_fast);
       const auto* fwd = std::get_if<Forward>(&pending_verdict_);
       if (fwd != nullptr && fwd->lock_timeout_set) state_.lock_timeout_set = *fwd->lock_timeout_set;
       // Judged statements go the slow way too: they are counted and audited before they run.
-      if (fwd == nullptr || !fwd->notices.empty() || !judged_.statements.empty()) {
+      if (fwd == nullptr || !fwd->notices.empty() || !judged_.statements.empty() || deferred) {
         out.next = ClientScan::slow;  // the request stays at [forward, pos) for the slow path
         return out;
       }
@@ -213,7 +217,7 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     co_await fetch_facts(tables, identity, facts);
     if (closed_) co_return SlowResult::stop;
     state_.replies_pending = !expected_z_.empty() || unsynced_;
-    verdict = ctx_->interceptor->on_request(RequestView{request_, cbuf_.span().first(size)}, state_, &facts, judged_);
+    verdict = ctx_->interceptor->on_request(judged_view(size), state_, &facts, judged_);
     if (std::holds_alternative<NeedFacts>(verdict)) verdict = Forward{};  // asked twice: a broken interceptor
   }
   // PAUSE (admin console) stops every schema change the interceptor judged, whatever the policy
@@ -227,6 +231,11 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     verdict = respond_error("SG001", "schemagate: the audit log cannot be written, and audit.fail_closed refuses DDL meanwhile",
                             "audit.path: " + ctx_->audit->path(),
                             "Nothing was run. Free space or fix the audit log's file, then send the statement again.");
+  // A deferred statement that may now run as written goes to the server before the request
+  // that names it (a plain hold: only once approved, in run_approved — prepared on the server
+  // earlier, a later Bind would run it unjudged after a denial).
+  if (inlined_ && std::holds_alternative<Forward>(verdict))
+    if (!co_await materialize_deferred()) co_return SlowResult::stop;
   if (auto* fwd = std::get_if<Forward>(&verdict)) {
     if (fwd->lock_timeout_set) state_.lock_timeout_set = *fwd->lock_timeout_set;
     if (!fwd->notices.empty()) {
@@ -244,17 +253,33 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   // are still in the buffer.
   std::vector<std::byte> plan_replies;
   std::string cannot_run;
+  PlanRequestShape shape;
+  const std::size_t first_frame = inlined_ ? 1 : 0;  // the inlined Parse gets no reply
   if (auto* run = std::get_if<RunPlan>(&verdict))
-    synthesize_plan_replies(RequestView{request_, cbuf_.span().first(size)}, run->command_tag, plan_replies,
-                            cannot_run);
+    synthesize_plan_replies(judged_view(size), run->command_tag, plan_replies, cannot_run, &shape, first_frame);
   std::vector<std::byte> held_bytes;  // a held request is forwarded as written once approved
   if (auto* hold = std::get_if<Hold>(&verdict)) {
-    if (hold->plan)
-      synthesize_plan_replies(RequestView{request_, cbuf_.span().first(size)}, hold->command_tag, plan_replies,
-                              cannot_run);
+    std::string plain_why;  // a plain hold forwards the request as written: any shape will do
+    synthesize_plan_replies(judged_view(size), hold->command_tag, plan_replies,
+                            hold->plan ? cannot_run : plain_why, &shape, first_frame);
     const auto bytes = cbuf_.span().first(size);
     held_bytes.assign(bytes.begin(), bytes.end());
   }
+  // Only prepared (or described), not executed: answer as the server would, and judge it again
+  // when a later message executes it (session_deferred.cc).
+  const bool prepare_only = cannot_run.empty() && shape.prepared && !shape.executes &&
+                            (std::holds_alternative<RunPlan>(verdict) || std::holds_alternative<Hold>(verdict));
+  if (prepare_only) {
+    cbuf_.consume(size);
+    request_.clear();
+    remember_deferred(shape);
+    const bool ok = co_await answer_prepared(plan_replies, terminator);
+    co_return ok ? SlowResult::rescan : SlowResult::stop;
+  }
+  // The plan runs in place of a Parse the server never sees: a later Bind of the same name
+  // comes back to the proxy.
+  const bool replaces_parse = std::holds_alternative<RunPlan>(verdict) ||
+                              (std::holds_alternative<Hold>(verdict) && std::get<Hold>(verdict).plan);
   cbuf_.consume(size);
   request_.clear();
   // (GCC 12 miscompiles `co_return co_await f(temporary)`: results go through locals.)
@@ -267,6 +292,7 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     const bool can_start =
         state_.tx_status == 'I' || (state_.tx_status == 'T' && !run->plan->needs_outside_transaction());
     if (cannot_run.empty() && can_start) {
+      if (replaces_parse) remember_deferred(shape);
       const bool ok = co_await run_plan(*run, plan_replies, terminator);
       co_return ok ? SlowResult::rescan : SlowResult::stop;
     }
@@ -276,13 +302,13 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
                            "schemagate: " + run->command_tag + " must run as a phased rewrite (rule " +
                                run->plan->rule_id + "), and " + cannot_run,
                            run->plan->summary,
-                           "Send the statement on its own, as a simple query or an unnamed prepared statement, "
-                           "outside a transaction block.");
+                           "Send the statement on its own (one statement per message), outside a transaction block.");
   } else {
     const auto& hold = std::get<Hold>(verdict);
     const bool can_start =
         !hold.plan || state_.tx_status == 'I' || (state_.tx_status == 'T' && !hold.plan->needs_outside_transaction());
     if (cannot_run.empty() && can_start) {
+      if (replaces_parse) remember_deferred(shape);
       const bool ok = co_await hold_request(hold, held_bytes, plan_replies, terminator);
       co_return ok ? SlowResult::rescan : SlowResult::stop;
     }
@@ -292,8 +318,7 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
                            "schemagate: " + hold.command_tag + " needs approval and then runs as a phased rewrite (rule " +
                                hold.rule_id + "), and " + cannot_run,
                            hold.detail,
-                           "Send the statement on its own, as a simple query or an unnamed prepared statement, "
-                           "outside a transaction block.");
+                           "Send the statement on its own (one statement per message), outside a transaction block.");
   }
   stage_ = Stage::answering;
   const bool ok = co_await respond(std::move(answer), terminator);
@@ -337,17 +362,22 @@ awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& t
 }
 
 awaitable<bool> Session::server_query(const std::string& sql, QueryResult& out) {
+  std::vector<std::byte> message;
+  protocol::write_query(message, sql);
+  const bool ok = co_await server_exchange(message, tag::kQuery, out);
+  co_return ok;
+}
+
+awaitable<bool> Session::server_exchange(const std::vector<std::byte>& messages, char terminator, QueryResult& out) {
   co_await wait_for_server_idle();
   out = QueryResult{};
   if (closed_ || server_closed_) {
     out.connection_lost = true;
     co_return false;
   }
-  scratch_.clear();
-  protocol::write_query(scratch_, sql);
   exchange_ = &out;
-  expect_ready_for_query(tag::kQuery);
-  const bool sent = co_await write_server(scratch_);
+  expect_ready_for_query(terminator);
+  const bool sent = co_await write_server(messages);
   if (sent) co_await wait_for_server_idle();
   exchange_ = nullptr;
   if (!sent || closed_ || server_closed_) {
