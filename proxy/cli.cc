@@ -44,6 +44,7 @@ Usage:
   schemagate plan [--config FILE | --policy FILE] [--dsn CONNINFO] [--format text|json] FILE.sql...
   schemagate migrations list [--state PATH | --config FILE] [--format text|json] [--limit N]
   schemagate migrations show ID [--state PATH | --config FILE] [--format text|json]
+  schemagate migrations resume ID [--state PATH | --config FILE] [--dsn CONNINFO]
   schemagate requests list [--status S] [--format text|json] | show ID [--format text|json]
   schemagate requests approve ID [--reason TEXT] | deny ID --reason TEXT
                    [--admin-url URL] [--token-file FILE] [--ca-file FILE]   (token: $SCHEMAGATE_ADMIN_TOKEN)

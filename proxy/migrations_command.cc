@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "config/loader.h"
+#include "proxy/migration_resume.h"
 #include "proxy/state_store.h"
 
 namespace schemagate::proxy {
@@ -19,11 +20,18 @@ using Json = nlohmann::ordered_json;  // fields in the order written, as a reade
 constexpr const char* kUsage =
     "usage: schemagate migrations list [--state PATH | --config FILE] [--format text|json] [--limit N]\n"
     "       schemagate migrations show ID [--state PATH | --config FILE] [--format text|json]\n"
+    "       schemagate migrations resume ID [--state PATH | --config FILE] [--dsn CONNINFO]\n"
     "\n"
     "Lists the rewrite plans in the plan journal, newest first (--limit: default 50, 0 for all),\n"
     "or shows one in full. The journal is --state PATH, else state.path of --config FILE, else\n"
     "schemagate-state.db in the working directory.\n"
-    "Exit codes: 0 success, 1 unknown id or unreadable journal, 2 usage error or no journal file.\n";
+    "resume runs the rest of an interrupted plan itself, from its first unfinished phase, on a\n"
+    "connection as the plan's user to its database: --dsn (a libpq connection string or URL),\n"
+    "else upstream.host/port of --config (or libpq's PG* defaults) with that user and database.\n"
+    "The password comes from PGPASSWORD or ~/.pgpass, never from a flag. Ctrl-C stops it between\n"
+    "steps and leaves the plan interrupted.\n"
+    "Exit codes: 0 success, 1 unknown id, unreadable journal or failed plan, 2 usage error or no\n"
+    "journal file.\n";
 
 constexpr std::size_t kDefaultLimit = 50;
 constexpr std::size_t kStatementWidth = 60;  // characters of the statement a list row shows
@@ -34,6 +42,7 @@ struct Options {
   std::string format = "text";
   std::size_t limit = kDefaultLimit;
   std::vector<std::string> positional;
+  std::optional<std::string> dsn;  // resume
 };
 
 int usage_error(std::ostream& err, const std::string& msg) {
@@ -62,6 +71,8 @@ std::string parse_options(const std::vector<std::string>& args, Options& o) {
     else if (flag == "--format") {
       if (value != "text" && value != "json") return "--format: expected text or json, got '" + value + "'";
       o.format = value;
+    } else if (flag == "--dsn" && o.command == "resume") {
+      o.dsn = value;
     } else if (flag == "--limit" && o.command == "list") {
       const bool digits = !value.empty() && value.size() <= 9 &&
                           std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -74,7 +85,7 @@ std::string parse_options(const std::vector<std::string>& args, Options& o) {
   if (o.state_path && o.config_file) return "give --state or --config, not both";
   if (o.state_path && o.state_path->empty()) return "--state: the path is empty";
   if (o.command == "list" && !o.positional.empty()) return "unexpected argument '" + o.positional[0] + "'";
-  if (o.command == "show" && o.positional.size() != 1) return "show needs exactly one ID";
+  if (o.command != "list" && o.positional.size() != 1) return o.command + " needs exactly one ID";
   return "";
 }
 
@@ -226,6 +237,16 @@ void print_entry(std::ostream& out, const PlanJournalEntry& e) {
 
 /// Which journal to read (--state, the config's state.path, or the default) and, for
 /// messages, where that came from. Returns 0, or an exit code.
+/// A libpq conninfo value, quoted (it's becomes 'it\'s').
+std::string conninfo_value(const std::string& v) {
+  std::string out = "'";
+  for (const char c : v) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
 int resolve_path(const Options& o, std::string& path, std::string& source, std::ostream& err) {
   if (o.state_path) {
     path = *o.state_path;
@@ -255,8 +276,8 @@ int run_migrations(const std::vector<std::string>& args, std::ostream& out, std:
     out << kUsage;
     return 0;
   }
-  if (args.empty() || (args[0] != "list" && args[0] != "show"))
-    return usage_error(err, args.empty() ? "expected list or show" : "unknown subcommand '" + args[0] + "'");
+  if (args.empty() || (args[0] != "list" && args[0] != "show" && args[0] != "resume"))
+    return usage_error(err, args.empty() ? "expected list, show or resume" : "unknown subcommand '" + args[0] + "'");
   Options o;
   o.command = args[0];
   if (const auto e = parse_options(args, o); !e.empty()) return usage_error(err, e);
@@ -275,6 +296,28 @@ int run_migrations(const std::vector<std::string>& args, std::ostream& out, std:
   if (!store) {
     err << "schemagate: " << error << "\n";
     return 1;
+  }
+
+  if (o.command == "resume") {
+    const std::string& id = o.positional[0];
+    std::string conninfo;
+    if (o.dsn) {
+      conninfo = *o.dsn;
+    } else {
+      const auto e = store->get(id, error);
+      if (!e) {
+        err << "schemagate: " << (error.empty() ? "no migration with id " + printable(id, true) : error) << "\n";
+        return 1;
+      }
+      conninfo = "user=" + conninfo_value(e->user) + " dbname=" + conninfo_value(e->database) +
+                 " application_name=schemagate-resume";
+      if (o.config_file) {
+        const auto loaded = config::load_config_file(*o.config_file);  // read once already: valid
+        conninfo += " host=" + conninfo_value(loaded.config.upstream.host) +
+                    " port=" + std::to_string(loaded.config.upstream.port);
+      }
+    }
+    return resume_migration(*store, id, conninfo, out, err);
   }
 
   if (o.command == "show") {

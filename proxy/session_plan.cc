@@ -12,11 +12,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <nlohmann/json.hpp>
-
 #include "policy/commands/output.h"
 #include "protocol/backend.h"
 #include "protocol/tags.h"
+#include "proxy/plan_journal.h"
 #include "proxy/plan_runner.h"
 #include "proxy/session.h"
 #include "proxy/state_store.h"
@@ -35,19 +34,6 @@ std::int64_t wall_ms() {
 void append_notice(std::vector<std::byte>& out, const std::string& text) {
   protocol::write_error_response(out, protocol::ErrorFields{"NOTICE", "00000", text, {}, {}}, tag::kNoticeResponse);
 }
-
-std::string key_json(const std::vector<std::string>& key) { return nlohmann::json(key).dump(); }
-
-std::vector<std::string> key_from_json(const std::string& text) {
-  std::vector<std::string> key;
-  const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_array())
-    for (const auto& v : j)
-      if (v.is_string()) key.push_back(v.get<std::string>());
-  return key;
-}
-
-constexpr std::int64_t kJournalEveryMs = 1000;
 
 }  // namespace
 
@@ -121,9 +107,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
                 prior->id + ")";
     } else if (store.resume_plan(prior->id, journal_error)) {
       entry = *prior;
-      resume.phase = static_cast<std::size_t>(prior->phases_done);
-      resume.rows_backfilled = prior->rows_backfilled;
-      resume.last_key = key_from_json(prior->backfill_resume);
+      resume = resume_point_of(*prior);
       out.clear();
       append_notice(out, "schemagate: resuming migration " + prior->id + " at phase " +
                              std::to_string(resume.phase + 1) + "/" + std::to_string(run.plan->phases.size()));
@@ -166,22 +150,10 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
       rows_counted = runner.rows_backfilled();
     }
   };
-  std::size_t journaled_phases = resume.phase;
-  std::int64_t journaled_rows = resume.rows_backfilled, journaled_at = started;
+  PlanJournalProgress journal(store, entry.id, resume, started);
   auto journal_progress = [&](bool force) {
-    if (runner.phases_done() != journaled_phases) {
-      journaled_phases = runner.phases_done();
-      journaled_rows = runner.rows_backfilled();
-      if (!store.record_phase_done(entry.id, static_cast<int>(journaled_phases), journal_error))
-        spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
-    }
-    const auto now = wall_ms();
-    if (runner.rows_backfilled() != journaled_rows && (force || now - journaled_at >= kJournalEveryMs)) {
-      journaled_rows = runner.rows_backfilled();
-      journaled_at = now;
-      if (!store.record_backfill(entry.id, journaled_rows, key_json(runner.last_key()), journal_error))
-        spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
-    }
+    if (!journal.update(runner, wall_ms(), force, journal_error))
+      spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
   };
   while (refusal.empty()) {
     if (cancel_requested() || !client_ok) runner.cancel();
@@ -212,12 +184,9 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
   }
   if (refusal.empty()) {
     journal_progress(true);
-    const PlanStatus status = step.kind == PlanStep::done ? PlanStatus::succeeded
-                              : runner.resumable() && !in_transaction ? PlanStatus::interrupted
-                                                           : PlanStatus::failed;
     const std::string why = step.kind == PlanStep::done ? std::string() : step.error.sqlstate + ": " + step.error.message;
-    if (!store.finish_plan(entry.id, status, why, journal_error))
-      spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
+    const PlanStatus status = journal.finish(runner, step, in_transaction, journal_error);
+    if (!journal_error.empty()) spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
     report_phases();
     ctx_->metrics->add(step.kind == PlanStep::done ? Counter::plans_succeeded : Counter::plans_failed);
     ctx_->metrics->add(Counter::lock_timeout_retries, runner.lock_timeout_retries());

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -226,5 +227,67 @@ std::string decision_json(const BatchDecision& d, const config::Policy& policy, 
 }
 
 std::string plan_json_text(const Plan& plan) { return plan_json(plan).dump(); }
+
+std::optional<Plan> plan_from_json_text(std::string_view text, std::string& error) {
+  const json j = json::parse(text, nullptr, false);
+  const auto str = [](const json& o, const char* k) {
+    const auto it = o.find(k);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const auto num = [](const json& o, const char* k) -> std::uint64_t {
+    const auto it = o.find(k);
+    return it != o.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+  };
+  if (!j.is_object() || !j.contains("phases") || !j["phases"].is_array()) {
+    error = "not a plan (no phases)";
+    return std::nullopt;
+  }
+  Plan p;
+  p.rule_id = str(j, "rule");
+  p.summary = str(j, "summary");
+  for (const auto& ph : j["phases"]) {
+    if (!ph.is_object()) {
+      error = "a phase is not an object";
+      return std::nullopt;
+    }
+    Phase x;
+    const std::string kind = str(ph, "kind");
+    bool known = false;
+    for (const auto k : {PhaseKind::precheck, PhaseKind::guarded, PhaseKind::online, PhaseKind::autocommit,
+                         PhaseKind::backfill})
+      if (kind == phase_kind_name(k)) {
+        x.kind = k;
+        known = true;
+      }
+    if (!known) {
+      error = "unknown phase kind '" + kind + "'";
+      return std::nullopt;
+    }
+    x.description = str(ph, "description");
+    x.sql = str(ph, "sql");
+    x.table = str(ph, "table");
+    x.lock_timeout_ms = static_cast<std::uint32_t>(num(ph, "lock_timeout_ms"));
+    x.retry.max_attempts = std::max<std::uint32_t>(1, static_cast<std::uint32_t>(num(ph, "max_attempts")));
+    x.retry.backoff_ms = static_cast<std::uint32_t>(num(ph, "backoff_ms"));
+    x.cleanup_sql = str(ph, "on_failure_sql");
+    x.failure_message = str(ph, "failure_message");
+    if (const auto b = ph.find("backfill"); b != ph.end() && b->is_object()) {
+      Backfill f;
+      f.table = str(*b, "table");
+      f.column = str(*b, "column");
+      f.value = str(*b, "value");
+      f.batch_rows = std::max<std::uint32_t>(1, static_cast<std::uint32_t>(num(*b, "batch_rows")));
+      f.pause_ms = static_cast<std::uint32_t>(num(*b, "pause_ms"));
+      f.max_replica_lag_bytes = num(*b, "max_replica_lag_bytes");
+      x.backfill = std::move(f);
+    }
+    if (x.kind == PhaseKind::backfill && !x.backfill) {
+      error = "a backfill phase without its backfill";
+      return std::nullopt;
+    }
+    p.phases.push_back(std::move(x));
+  }
+  return p;
+}
 
 }  // namespace schemagate::policy::commands

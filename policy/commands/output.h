@@ -38,6 +38,9 @@ void print_decision_text(const BatchDecision& d, const config::Policy& policy, s
 
 /// One plan as the JSON object explain prints under "plan" (the journal stores it too).
 std::string plan_json_text(const Plan& plan);
+/// The inverse of plan_json_text (a plan read back from the journal); nullopt with `error` for
+/// text it did not write.
+std::optional<Plan> plan_from_json_text(std::string_view text, std::string& error);
 
 /// The stable JSON document for a batch decision (schema in docs/policy.md), serialised.
 std::string decision_json(const BatchDecision& d, const config::Policy& policy, int indent);

@@ -4,6 +4,7 @@
 // taken under lock_timeout with retries, and a blocker is named; failures leave no INVALID
 // index; Ctrl-C and a vanished client stop a backfill between batches.
 #include <list>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -324,6 +325,52 @@ TEST_F(Plans, CtrlCStopsABackfillBetweenBatches) {
   const auto listed = run_command({proxy_binary(), "migrations", "list", "--state", proxy_->dir() + "/state.db"});
   EXPECT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_NE(listed.output.find("succeeded"), std::string::npos) << listed.output;
+}
+
+TEST_F(Plans, MigrationsResumeFinishesAnInterruptedPlanWithoutTheClient) {
+  proxy_ = start_proxy(policy_yaml(20));  // 1,000 batches: long enough to cancel
+  const std::string journal = proxy_->dir() + "/state.db";
+  auto app = direct("dbname=app");
+  {
+    auto c = via_proxy("dbname=app");
+    ASSERT_TRUE(PQsendQuery(c.get(), "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()"));
+    ASSERT_TRUE(eventually([&] { return tokens_filled(app) > 0; }, 60s));
+    ASSERT_NO_FATAL_FAILURE(expect_cancelled(c.get(), 60s));
+  }  // the client is gone for good: nobody will send the statement again
+  const auto filled = tokens_filled(app);
+  ASSERT_GT(filled, 0);
+  ASSERT_LT(filled, 20000);
+  const auto listed = run_command({proxy_binary(), "migrations", "list", "--format", "json", "--state", journal});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(listed.output, m, std::regex(R"re("id":\s*"([0-9a-f]{16})")re"))) << listed.output;
+  const std::string id = m[1];
+  EXPECT_NE(listed.output.find("\"interrupted\""), std::string::npos) << listed.output;
+
+  // Another user than the plan's is refused: the phases must run with the client's privileges.
+  ASSERT_TRUE(app.exec("DROP ROLE IF EXISTS intruder; CREATE ROLE intruder LOGIN").ok);
+  const auto wrong = run_command({proxy_binary(), "migrations", "resume", id, "--state", journal, "--dsn",
+                                  pg_->conninfo("dbname=app user=intruder")});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
+  EXPECT_NE(wrong.output.find("belongs to user 'postgres' on database 'app'"), std::string::npos) << wrong.output;
+
+  const auto resumed =
+      run_command({proxy_binary(), "migrations", "resume", id, "--state", journal, "--dsn", pg_->conninfo("dbname=app")});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming migration " + id + " at phase 3/3"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("phase 3/3 done"), std::string::npos) << resumed.output;
+  EXPECT_EQ(tokens_filled(app), 20000);
+  EXPECT_EQ(app.scalar("SELECT count(*) FROM orders WHERE token IS NULL"), "0");
+  // The backfill went on after its last key: rows filled before the interruption kept their values.
+  const auto shown = run_command({proxy_binary(), "migrations", "show", id, "--format", "json", "--state", journal});
+  EXPECT_NE(shown.output.find("\"succeeded\""), std::string::npos) << shown.output;
+  // And once done it cannot be resumed again.
+  const auto again =
+      run_command({proxy_binary(), "migrations", "resume", id, "--state", journal, "--dsn", pg_->conninfo("dbname=app")});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.output.find("is succeeded; only an interrupted one can be resumed"), std::string::npos) << again.output;
+  // The twin: the same statement applied directly gives the same schema.
+  ASSERT_TRUE(direct("dbname=twin").exec("ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()").ok);
+  EXPECT_EQ(dump("app"), dump("twin"));
 }
 
 TEST_F(Plans, AProxyKilledMidBackfillResumesWhenTheStatementIsSentAgain) {
