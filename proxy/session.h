@@ -104,6 +104,9 @@ class Session : public std::enable_shared_from_this<Session> {
   RequestView judged_view(std::size_t size);
   /// Keeps the statement a request prepared (its Parse never reached the server).
   void remember_deferred(const PlanRequestShape& shape);
+  /// Room for one more (bounded: the proxy's memory is shared by every session).
+  static constexpr std::size_t kMaxDeferred = 256;
+  bool can_defer(const std::string& name) const { return deferred_.size() < kMaxDeferred || deferred_.count(name); }
   /// Prepares the inlined deferred statement on the server (its replies hidden), so that the
   /// request naming it can be forwarded as written; false when the session closed.
   awaitable<bool> materialize_deferred();

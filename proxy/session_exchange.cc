@@ -1,0 +1,113 @@
+// Session: the server exchange — SQL the proxy sends on the client's server connection itself
+// (catalog facts, plan phases, preparing a deferred statement), its replies hidden from the
+// client and collected into a QueryResult by the server pump (collect_exchange_frame).
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "protocol/backend.h"
+#include "protocol/frontend.h"
+#include "protocol/tags.h"
+#include "proxy/live_facts.h"
+#include "proxy/session.h"
+
+namespace schemagate::proxy {
+
+namespace tag = protocol::tag;
+
+awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& tables, bool identity, LiveFacts& out) {
+  // One catalog query on the client's own connection (its search_path, its privileges), in
+  // its transaction if it has one open. The reply is hidden from the client; its rows are kept.
+  // Waiting also settles the session's settings: every earlier reply, ParameterStatus
+  // included, has arrived (the interceptor asks with no tables for just that).
+  co_await wait_for_server_idle();
+  if (closed_ || state_.tx_status == 'E') co_return;
+  if (identity) {
+    stage_ = Stage::fetching_facts;
+    QueryResult who;
+    const std::string who_sql = LiveFacts::identity_query();
+    const bool ok = co_await server_query(who_sql, who);
+    stage_ = Stage::relaying;
+    if (!ok) co_return;
+    if (who.ok() && !who.rows.empty()) out.set_identity(who.rows.front());
+    else spdlog::warn("[{}] could not read current_user for policy scopes; judging as the session user", state_.id);
+  }
+  if (tables.empty()) co_return;
+  stage_ = Stage::fetching_facts;
+  const std::string sql = LiveFacts::catalog_query(tables);
+  QueryResult result;
+  const auto asked = std::chrono::steady_clock::now();
+  const bool ok = co_await server_query(sql, result);
+  ctx_->metrics->add(Counter::catalog_queries);
+  ctx_->metrics->observe(Histogram::catalog_query_seconds,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count());
+  stage_ = Stage::relaying;
+  if (!ok) co_return;
+  if (!result.ok()) {
+    spdlog::warn("[{}] catalog query for policy facts failed; judging with unknown facts", state_.id);
+    co_return;
+  }
+  for (const auto& row : result.rows) out.add_row(row, tables);
+}
+
+awaitable<bool> Session::server_query(const std::string& sql, QueryResult& out) {
+  std::vector<std::byte> message;
+  protocol::write_query(message, sql);
+  const bool ok = co_await server_exchange(message, tag::kQuery, out);
+  co_return ok;
+}
+
+awaitable<bool> Session::server_exchange(const std::vector<std::byte>& messages, char terminator, QueryResult& out) {
+  co_await wait_for_server_idle();
+  out = QueryResult{};
+  if (closed_ || server_closed_) {
+    out.connection_lost = true;
+    co_return false;
+  }
+  exchange_ = &out;
+  expect_ready_for_query(terminator);
+  const bool sent = co_await write_server(messages);
+  if (sent) co_await wait_for_server_idle();
+  exchange_ = nullptr;
+  if (!sent || closed_ || server_closed_) {
+    out.connection_lost = true;
+    co_return false;
+  }
+  co_return true;
+}
+
+void Session::collect_exchange_frame(char t, const protocol::Frame& frame, const std::byte* bytes, std::size_t size) {
+  switch (t) {
+    case tag::kDataRow:
+      exchange_->rows.emplace_back();
+      if (protocol::parse_data_row(frame, exchange_->rows.back())) exchange_->malformed = true;
+      break;
+    case tag::kCommandComplete: {
+      const auto body = frame.body;
+      std::string command(reinterpret_cast<const char*>(body.data()), body.size());
+      if (!command.empty() && command.back() == '\0') command.pop_back();
+      exchange_->command_tags.push_back(std::move(command));
+      break;
+    }
+    case tag::kErrorResponse: {
+      if (protocol::is_fatal_error(frame)) server_sent_fatal_ = true;
+      protocol::ErrorFields e;
+      if (protocol::parse_error_fields(frame, e)) exchange_->malformed = true;
+      if (!exchange_->error) exchange_->error = std::move(e);
+      break;
+    }
+    case tag::kNoticeResponse: {
+      protocol::ErrorFields e;
+      if (!protocol::parse_error_fields(frame, e)) exchange_->notices.push_back(std::move(e));
+      break;
+    }
+    case tag::kNotificationResponse:
+    case tag::kParameterStatus:
+      side_out_.insert(side_out_.end(), bytes, bytes + size);  // asynchronous: the client's
+      break;
+    default:
+      break;  // RowDescription, EmptyQueryResponse: nothing to keep
+  }
+}
+
+}  // namespace schemagate::proxy
