@@ -11,8 +11,10 @@
 // were in it (inline_view), under the facts and the transaction of that moment:
 //   rewrite / hold with a plan  the plan runs, the replies are synthesized (the Parse gets none)
 //   reject                      the error, as for any refused request
-//   pass / warn / plain hold    the statement is prepared on the server first (materialize),
+//   pass / warn                 the statement is prepared on the server first (materialize),
 //                               forgotten here, and the request forwarded as written
+//   plain hold                  the same, but only once approved (run_approved): prepared on
+//                               the server earlier, a later Bind would run it after a denial
 // Close of a deferred statement, or a new Parse of its name, forgets it (the server accepts a
 // Close of a statement it never had).
 #include <spdlog/spdlog.h>
