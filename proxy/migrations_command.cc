@@ -11,6 +11,7 @@
 #include "config/loader.h"
 #include "proxy/migration_resume.h"
 #include "proxy/state_store.h"
+#include "proxy/utc_time.h"
 
 namespace schemagate::proxy {
 namespace {
@@ -90,14 +91,7 @@ std::string parse_options(const std::vector<std::string>& args, Options& o) {
 }
 
 /// ms since the epoch as ISO 8601 UTC, to the second ("-" for none).
-std::string iso_utc(std::int64_t ms) {
-  if (ms <= 0) return "-";
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  return std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) ? buf : "-";
-}
+std::string iso_utc(std::int64_t ms) { return utc_time_text(ms, 'T'); }
 
 /// Text from clients (statements, names) can hold terminal escape sequences: control
 /// characters are shown as \xHH, never written to the operator's terminal. With `one_line`,

@@ -14,6 +14,7 @@
 
 #include "proxy/approvals/http_client.h"
 #include "proxy/approvals/request.h"
+#include "proxy/utc_time.h"
 
 namespace schemagate::proxy {
 namespace {
@@ -136,15 +137,7 @@ std::string load_token(const Options& o, std::string& error) {
   return token;
 }
 
-std::string format_time(std::int64_t ms) {
-  if (ms <= 0) return "-";
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
-}
+std::string format_time(std::int64_t ms) { return utc_time_text(ms); }
 
 std::string text_of(const Json& j, const char* key) {
   const auto it = j.find(key);

@@ -15,7 +15,6 @@ namespace tag = protocol::tag;
 
 void Session::publish_summary() {
   std::lock_guard lock(summary_mu_);
-  summary_.id = state_.id;
   summary_.user = state_.user;
   summary_.database = state_.database;
   summary_.application_name = state_.application_name;

@@ -10,6 +10,7 @@
 #include "proxy/console/command.h"
 #include "proxy/server_control.h"
 #include "proxy/session_context.h"
+#include "proxy/utc_time.h"
 
 namespace schemagate::proxy::console {
 
@@ -38,14 +39,7 @@ Reply table(std::vector<std::string> columns) {
   return r;
 }
 
-std::string format_time(std::int64_t ms) {
-  if (ms <= 0) return {};
-  const auto t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  return std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm) ? buf : "";
-}
+std::string format_time(std::int64_t ms) { return utc_time_text(ms, ' ', ""); }
 
 Cell time_cell(std::int64_t ms) {
   if (ms <= 0) return std::nullopt;
