@@ -247,8 +247,13 @@ struct Decider {
     if (rewrite.empty()) return;
     std::string why_not;
     auto p = planner.plan(d.statement, rewrite, plan_context(ctx), why_not);
+    if (p && p->needs_outside_transaction() && deferrable_to_commit(ctx)) defer_to_commit(*p);
     if (p && !(p->needs_outside_transaction() && ctx.transactional())) d.plan = std::move(p);
   }
+
+  // Only a transaction block the client opened has a COMMIT the proxy can wait for; a
+  // multi-statement string commits with its last statement.
+  static bool deferrable_to_commit(const RuleContext& ctx) { return ctx.in_transaction && !ctx.implicit_transaction; }
 
   PlanContext plan_context(const RuleContext& ctx) const {
     return PlanContext{&policy.thresholds, ctx.server_version_num, ctx.facts};
@@ -282,6 +287,8 @@ struct Decider {
       if (d.rule_ids.empty()) d.rule_ids.push_back(f.rule_id);
       return;
     }
+    // Inside an explicit transaction a trailing VALIDATE waits for the client's COMMIT.
+    if (plan->needs_outside_transaction() && deferrable_to_commit(ctx)) defer_to_commit(*plan);
     if (plan->needs_outside_transaction() && ctx.transactional()) {
       // The plan cannot start inside the client's transaction; the policy says what happens instead.
       const Outcome a = action_for("concurrently_in_transaction", scope);

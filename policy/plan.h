@@ -31,6 +31,10 @@ enum class PhaseKind {
   /// Batched UPDATE walking the primary key in key order (ctid ranges without a key); each
   /// batch is its own short transaction.
   backfill,
+  /// An online step deferred until the client's transaction commits (the VALIDATE of a
+  /// constraint added NOT VALID inside that transaction); dropped if it rolls back. Runs as
+  /// `online` once the transaction has committed. See defer_to_commit().
+  after_commit,
 };
 
 /// Name of a phase kind as printed by `plan`/`explain` ("guarded", "autocommit", ...).
@@ -77,6 +81,20 @@ struct Plan {
       if (p.outside_transaction()) return true;
     return false;
   }
+  /// Index of the first after_commit phase, or phases.size() when there is none.
+  std::size_t first_after_commit() const {
+    for (std::size_t i = 0; i < phases.size(); ++i)
+      if (phases[i].kind == PhaseKind::after_commit) return i;
+    return phases.size();
+  }
 };
+
+/// For a plan about to run inside the client's transaction: when the only phases that cannot
+/// run there are online ones at its end, after at least one that can (add NOT VALID, then
+/// VALIDATE), those become after_commit phases and the plan can start. Their cleanup is dropped:
+/// once the client's transaction has committed, the constraint it added stays (NOT VALID, still
+/// enforced for new rows) when validation fails, rather than being removed behind a committed
+/// migration's back. False, and the plan unchanged, otherwise.
+bool defer_to_commit(Plan& plan);
 
 }  // namespace schemagate::policy

@@ -18,6 +18,9 @@ struct ServerKey {
   std::shared_ptr<std::atomic<bool>> cancelled;
   /// Wakes the session after `cancelled` is raised (posts to its executor; thread-safe). May be empty.
   std::function<void()> wake;
+  /// CancelRequests for the session sent to the server and not yet confirmed delivered (the
+  /// server closes the cancel connection after it has signalled the backend). May be null.
+  std::shared_ptr<std::atomic<int>> cancels_in_flight;
 };
 
 /// Maps the BackendKeyData the proxy handed a client to the real server session, so that a

@@ -119,6 +119,7 @@ std::string PlanRunner::attempt_sql() const {
       return "BEGIN; " + (p.lock_timeout_ms ? "SET LOCAL lock_timeout = " + timeout + "; " : std::string()) + p.sql +
              "; COMMIT";
     case PhaseKind::online:
+    case PhaseKind::after_commit:  // reached only once the client's transaction has committed
       return "BEGIN; " + (p.lock_timeout_ms ? "SET LOCAL lock_timeout = " + timeout + "; " : std::string()) +
              "SET LOCAL statement_timeout = 0; " + p.sql + "; COMMIT";
     case PhaseKind::backfill:
@@ -160,7 +161,9 @@ void PlanRunner::fail(std::string sqlstate, std::string message, std::string det
 }
 
 void PlanRunner::start_phase(std::int64_t now_ms) {
-  if (index_ >= plan_.phases.size()) {
+  // Inside the client's transaction the run ends before the phases that wait for its COMMIT.
+  const bool deferred = index_ < plan_.phases.size() && in_transaction_ && phase().kind == PhaseKind::after_commit;
+  if (index_ >= plan_.phases.size() || deferred) {
     op_ = settings_saved_ ? Op::restore_settings : Op::finished;
     return;
   }
@@ -460,6 +463,7 @@ void PlanRunner::on_result(const QueryResult& r, std::int64_t now_ms) {
       after_rollback();
       return;
     case Op::cleanup:
+      if (repeat_after_cancel(r)) return;
       cleaned_ = true;
       if (!r.ok())
         cleanup_note_ = " Cleanup failed (" + (r.error ? r.error->message : std::string("no reply")) +
@@ -525,12 +529,21 @@ void PlanRunner::on_result(const QueryResult& r, std::int64_t now_ms) {
       backfill_batch_done(r, now_ms);
       return;
     case Op::restore_settings:
+      if (repeat_after_cancel(r)) return;
       settings_saved_ = false;
       op_ = Op::finished;
       return;
     case Op::finished:
       return;
   }
+}
+
+bool PlanRunner::repeat_after_cancel(const QueryResult& r) {
+  // Three: one CancelRequest cancels at most one statement, and a client pressing Ctrl-C twice
+  // should still get its settings back.
+  if (r.sqlstate() != "57014" || cancelled_repeats_ >= 3) return false;
+  ++cancelled_repeats_;
+  return true;
 }
 
 PlanRunner::Op PlanRunner::batch_op(std::int64_t now_ms) const {

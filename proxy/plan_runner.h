@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -81,6 +82,9 @@ class PlanRunner {
   void on_result(const QueryResult& r, std::int64_t now_ms);
   /// The client asked to stop (CancelRequest) or went away.
   void cancel() { cancelled_ = true; }
+  /// After a `done` inside the client's transaction: the phases from this index on wait for its
+  /// COMMIT (after_commit); plan.phases.size() when nothing waits.
+  std::size_t deferred_from() const { return in_transaction_ ? std::min(index_, plan_.phases.size()) : plan_.phases.size(); }
 
   /// Phases completed so far (the resume point for the journal).
   std::size_t phases_done() const { return phases_done_; }
@@ -138,6 +142,10 @@ class PlanRunner {
   std::optional<QueryResult> last_failure_;
   bool cleaned_ = false;           // the failed attempt's cleanup_sql has run
   std::string cleanup_note_;       // appended to the error when a cleanup failed
+  // A CancelRequest reaches the backend asynchronously: it may land on the statements sent after
+  // the plan has already stopped (the cleanup, the settings restore). Those are sent again.
+  std::uint32_t cancelled_repeats_ = 0;
+  bool repeat_after_cancel(const QueryResult& r);
   std::deque<std::string> notices_;
   std::optional<PlanStep> outcome_;  // set once the plan has failed (sent after restore)
   std::string saved_lock_timeout_, saved_statement_timeout_;

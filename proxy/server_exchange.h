@@ -1,4 +1,5 @@
 #pragma once
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,10 @@ struct QueryResult {
   char tx_status = 'I';                    // from the closing ReadyForQuery
   bool malformed = false;                  // a DataRow or ErrorResponse could not be decoded
   bool connection_lost = false;            // the server connection ended before ReadyForQuery
+  /// Set before the exchange: `replies` keeps the server's frames as sent (ReadyForQuery and
+  /// the asynchronous ParameterStatus/NotificationResponse, which reach the client, left out).
+  bool keep_replies = false;
+  std::vector<std::byte> replies;
 
   bool ok() const { return !error && !malformed && !connection_lost; }
   const std::string& sqlstate() const {

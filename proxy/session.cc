@@ -3,6 +3,7 @@
 #include "proxy/session.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -93,6 +94,8 @@ awaitable<void> Session::run() {
           }
         });
     co_await client_pump();
+    // Its transaction dies with the connection, and with it what the waiting phases would finish.
+    if (!after_commit_.empty()) give_up_waiting(false, "the client disconnected before COMMIT");
     // The client is gone (or the shutdown grace ended) while the server still works for it:
     // closing our socket alone would let the statement run on, holding its locks.
     if (!expected_z_.empty() && server_key_.pid != 0 && !server_closed_) co_await send_cancel(server_key_);
@@ -308,8 +311,6 @@ awaitable<bool> Session::handle_cancel_request(std::uint32_t pid, std::uint32_t 
     spdlog::info("[{}] cancel request with unknown key from {} ignored", state_.id, state_.client_addr);
     co_return false;
   }
-  if (key->cancelled) key->cancelled->store(true, std::memory_order_relaxed);
-  if (key->wake) key->wake();  // a held statement waits for no server reply: wake it
   co_await send_cancel(*key);
   co_return false;  // a cancel connection ends here
 }
@@ -347,17 +348,48 @@ awaitable<error_code> Session::connect_to_upstream(StreamSocket& sock) {
 }
 
 awaitable<void> Session::send_cancel(ServerKey key) {
+  // Counted before the flag is raised: a session that sees its flag also sees the cancel in
+  // flight. The flag stops the proxy's own work for the session (a plan between statements); the
+  // wake matters to a held statement, which waits for no server reply.
+  if (key.cancels_in_flight) key.cancels_in_flight->fetch_add(1, std::memory_order_acq_rel);
+  if (key.cancelled) key.cancelled->store(true, std::memory_order_release);
+  if (key.wake) key.wake();
   StreamSocket sock(executor());
   error_code ec = co_await connect_to_upstream(sock);
   if (ec) {
     spdlog::warn("[{}] could not send a cancel request to the database server: {}", state_.id, ec.message());
-    co_return;
+  } else {
+    std::vector<std::byte> out;
+    protocol::MessageWriter(out).begin_untagged().u32(protocol::kCancelRequestCode).u32(key.pid).u32(key.secret).finish();
+    co_await net::async_write(sock, net::buffer(out), net::redirect_error(use_awaitable, ec));
+    if (!ec) {
+      ctx_->metrics->add(Counter::cancels_forwarded);
+      spdlog::info("[{}] sent cancel request for server pid {}", state_.id, key.pid);
+      // PostgreSQL signals the backend, then closes the connection without a reply: end of
+      // stream means the backend has its signal.
+      net::steady_timer timeout(executor());
+      timeout.expires_after(std::chrono::seconds(3));
+      timeout.async_wait([&sock](error_code tec) {
+        error_code ignored;
+        if (!tec) sock.close(ignored);
+      });
+      std::array<char, 16> sink{};
+      co_await sock.async_read_some(net::buffer(sink), net::redirect_error(use_awaitable, ec));
+      timeout.cancel();
+    }
   }
-  std::vector<std::byte> out;
-  protocol::MessageWriter(out).begin_untagged().u32(protocol::kCancelRequestCode).u32(key.pid).u32(key.secret).finish();
-  co_await net::async_write(sock, net::buffer(out), net::redirect_error(use_awaitable, ec));
-  ctx_->metrics->add(Counter::cancels_forwarded);
-  spdlog::info("[{}] sent cancel request for server pid {}", state_.id, key.pid);
+  if (key.cancels_in_flight) key.cancels_in_flight->fetch_sub(1, std::memory_order_acq_rel);
+  if (key.wake) key.wake();
+}
+
+awaitable<void> Session::wait_for_cancel_delivery() {
+  net::steady_timer timer(executor());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (cancels_in_flight_->load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {
+    timer.expires_after(std::chrono::milliseconds(5));
+    error_code ec;
+    co_await timer.async_wait(net::redirect_error(use_awaitable, ec));
+  }
 }
 
 awaitable<bool> Session::connect_upstream() {
@@ -529,7 +561,7 @@ awaitable<bool> Session::relay_authentication() {
             if (auto s = weak.lock()) s->notify();
           });
         };
-        server_key_ = ServerKey{key.pid, key.secret, cancel_flag_, std::move(wake)};
+        server_key_ = ServerKey{key.pid, key.secret, cancel_flag_, std::move(wake), cancels_in_flight_};
         const auto mine = ctx_->cancels->add(server_key_);
         proxy_pid_ = mine.pid;
         protocol::write_backend_key_data(out, mine.pid, mine.secret);

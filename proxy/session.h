@@ -15,6 +15,8 @@
 #include "protocol/startup.h"
 #include "proxy/client_request.h"
 #include "proxy/interceptor.h"
+#include "proxy/plan_journal.h"
+#include "proxy/plan_runner.h"
 #include "proxy/io_buffer.h"
 #include "proxy/server_exchange.h"
 #include "proxy/net.h"
@@ -62,7 +64,12 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> negotiate_upstream_tls();
   awaitable<bool> relay_authentication();
   awaitable<bool> handle_cancel_request(std::uint32_t pid, std::uint32_t secret);
+  /// Raises key.cancelled, sends a CancelRequest for `key` to the server and waits (a few seconds
+  /// at most) until the server has acted on it, counted in key.cancels_in_flight meanwhile.
   awaitable<void> send_cancel(ServerKey key);
+  /// Waits until every CancelRequest sent for this session has reached its backend, so that the
+  /// next statement the proxy sends is not the one a late cancel lands on (bounded).
+  awaitable<void> wait_for_cancel_delivery();
   awaitable<error_code> connect_to_upstream(StreamSocket& sock);
   awaitable<bool> read_client_frame(protocol::Frame& out);
   awaitable<bool> read_server_frame(protocol::Frame& out, std::size_t& consumed);
@@ -130,6 +137,23 @@ class Session : public std::enable_shared_from_this<Session> {
   /// `failure`, when given, receives "SQLSTATE: message" if the plan did not complete.
   awaitable<bool> run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator,
                            std::string* failure = nullptr);
+  /// Runs `runner` to its end on the server connection: queries, sleeps, NOTICEs to the client
+  /// (while `client_ok`), phases counted and audited, progress journaled.
+  awaitable<PlanStep> drive_plan(PlanRunner& runner, PlanJournalProgress& journal, const std::string& plan_id,
+                                 bool& client_ok);
+  /// Ends a plan run that stopped at `step`: journal, metrics, audit; adds the resume hint.
+  void end_plan_run(const PlanRunner& runner, PlanJournalProgress& journal, PlanStep& step, bool in_transaction,
+                    const std::string& plan_id, std::int64_t started);
+  // phases waiting for the client's COMMIT (session_after_commit.cc)
+  /// True when the request at offset `at` of cbuf_ is one plain COMMIT the proxy can send itself.
+  bool is_plain_commit(std::size_t at) const;
+  /// Notes a plain ROLLBACK/ABORT at offset `at` (forwarded as usual): the end it brings drops them.
+  void note_transaction_end_request(std::size_t at);
+  /// Sends the client's COMMIT; once committed, runs the waiting phases, then answers it.
+  awaitable<bool> commit_and_run_waiting(std::size_t size, char terminator);
+  /// The waiting phases will not run on this connection (`why`): journaled as interrupted, so
+  /// that `schemagate migrations resume` can finish them, or failed when nothing was committed.
+  void give_up_waiting(bool committed, const std::string& why);
   /// Holds the request for approval (session_hold.cc): an approval request, NOTICEs while it
   /// waits, then the statement runs — through `hold.plan`, or `request_bytes` forwarded as
   /// written — or the client gets SG002 (denied), SG003 (timed out, expired) or 57014 (cancelled).
@@ -237,9 +261,21 @@ class Session : public std::enable_shared_from_this<Session> {
   bool inlined_ = false;                   // the pending request is judged through inline_view()
   std::vector<std::byte> inlined_bytes_;   // its bytes: a Parse, then the client's request
   std::optional<ClientRequest> inlined_request_;
+  /// A plan that ran inside the client's transaction and whose last phases wait for its COMMIT.
+  struct AfterCommit {
+    std::shared_ptr<const policy::Plan> plan;
+    std::string plan_id;      // its journal entry, still running
+    std::size_t first_phase;  // the first after_commit phase
+    std::string command_tag;
+    std::int64_t started_ms;  // wall clock when the plan began
+  };
+  std::vector<AfterCommit> after_commit_;  // empty for almost every session
+  bool commit_request_ = false;            // scan_client: the pending request is a plain COMMIT for them
+  bool rollback_requested_ = false;        // a plain ROLLBACK was sent since they began waiting
   // Set by a CancelRequest naming this session (CancelMap), so that work the proxy does on the
   // client's behalf (a plan) stops too, not only the statement running on the server.
   std::shared_ptr<std::atomic<bool>> cancel_flag_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<int>> cancels_in_flight_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace schemagate::proxy

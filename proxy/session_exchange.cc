@@ -59,7 +59,9 @@ awaitable<bool> Session::server_query(const std::string& sql, QueryResult& out) 
 
 awaitable<bool> Session::server_exchange(const std::vector<std::byte>& messages, char terminator, QueryResult& out) {
   co_await wait_for_server_idle();
+  const bool keep = out.keep_replies;
   out = QueryResult{};
+  out.keep_replies = keep;
   if (closed_ || server_closed_) {
     out.connection_lost = true;
     co_return false;
@@ -77,6 +79,8 @@ awaitable<bool> Session::server_exchange(const std::vector<std::byte>& messages,
 }
 
 void Session::collect_exchange_frame(char t, const protocol::Frame& frame, const std::byte* bytes, std::size_t size) {
+  if (exchange_->keep_replies && t != tag::kNotificationResponse && t != tag::kParameterStatus)
+    exchange_->replies.insert(exchange_->replies.end(), bytes, bytes + size);
   switch (t) {
     case tag::kDataRow:
       exchange_->rows.emplace_back();

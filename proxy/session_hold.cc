@@ -324,6 +324,7 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
     }
     case End::cancelled: {
       co_await withdraw("cancelled by the client (CancelRequest)");
+      co_await wait_for_cancel_delivery();  // the idle backend drops it; the next statement must not get it
       cancel_flag_->store(false, std::memory_order_relaxed);
       auto refusal = respond_error("57014", "canceling statement due to user request",
                                    "schemagate: approval request " + request.id + " was withdrawn.");

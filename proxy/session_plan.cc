@@ -71,6 +71,83 @@ awaitable<void> Session::watch_client_gone(std::shared_ptr<bool> busy) {
   }
 }
 
+awaitable<PlanStep> Session::drive_plan(PlanRunner& runner, PlanJournalProgress& journal, const std::string& plan_id,
+                                        bool& client_ok) {
+  const auto who = audit_session();
+  std::string journal_error;
+  std::int64_t rows_counted = runner.rows_backfilled();
+  // Phases that ended: counted, timed and audited as they end (a plan may run for an hour).
+  auto report_phases = [&] {
+    for (const auto& p : runner.take_phase_records()) {
+      ctx_->metrics->add(p.ok ? Counter::phases_succeeded : Counter::phases_failed);
+      ctx_->metrics->observe(Histogram::phase_seconds, static_cast<double>(p.duration_ms) / 1000.0);
+      if (!ctx_->audit->plan_phase(who, plan_id, p)) ctx_->metrics->add(Counter::audit_failures);
+    }
+    if (runner.rows_backfilled() > rows_counted) {
+      ctx_->metrics->add(Counter::backfill_rows, static_cast<std::uint64_t>(runner.rows_backfilled() - rows_counted));
+      rows_counted = runner.rows_backfilled();
+    }
+  };
+  auto journal_progress = [&](bool force) {
+    if (!journal.update(runner, wall_ms(), force, journal_error))
+      spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
+  };
+  PlanStep step;
+  std::vector<std::byte> out;
+  for (;;) {
+    if (cancel_requested() || !client_ok) runner.cancel();
+    step = runner.next(wall_ms());
+    if (step.kind == PlanStep::done || step.kind == PlanStep::failed) break;
+    switch (step.kind) {
+      case PlanStep::query: {
+        // After a Ctrl-C the runner sends only what puts things back (cleanup, settings); the
+        // server's copy of the cancel must not land on those, nor on the client's next statement.
+        if (cancel_requested()) co_await wait_for_cancel_delivery();
+        QueryResult result;
+        co_await server_query(step.sql, result);
+        runner.on_result(result, wall_ms());
+        journal_progress(false);
+        report_phases();
+        break;
+      }
+      case PlanStep::sleep:
+        co_await sleep_unless_cancelled(step.sleep_ms);
+        break;
+      case PlanStep::notice:
+        if (client_ok) {
+          out.clear();
+          append_notice(out, step.text);
+          client_ok = co_await write_client(out);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  journal_progress(true);
+  report_phases();
+  co_return step;
+}
+
+void Session::end_plan_run(const PlanRunner& runner, PlanJournalProgress& journal, PlanStep& step, bool in_transaction,
+                           const std::string& plan_id, std::int64_t started) {
+  std::string journal_error;
+  const std::string why = step.kind == PlanStep::done ? std::string() : step.error.sqlstate + ": " + step.error.message;
+  const PlanStatus status = journal.finish(runner, step, in_transaction, journal_error);
+  if (!journal_error.empty()) spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
+  ctx_->metrics->add(step.kind == PlanStep::done ? Counter::plans_succeeded : Counter::plans_failed);
+  ctx_->metrics->add(Counter::lock_timeout_retries, runner.lock_timeout_retries());
+  ctx_->metrics->add(Counter::backfill_replica_waits, runner.replica_waits());
+  ctx_->metrics->observe(Histogram::plan_seconds, static_cast<double>(wall_ms() - started) / 1000.0);
+  const char* status_name = status == PlanStatus::succeeded ? "succeeded"
+                            : status == PlanStatus::interrupted ? "interrupted"
+                                                                : "failed";
+  if (!ctx_->audit->plan_finished(audit_session(), plan_id, status_name, wall_ms() - started, why))
+    ctx_->metrics->add(Counter::audit_failures);
+  if (status == PlanStatus::interrupted && step.error.hint.empty())
+    step.error.hint = "Send the same statement again to resume migration " + plan_id + " where it stopped.";
+}
+
 awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator,
                                   std::string* failure) {
   co_await wait_for_server_idle();
@@ -137,74 +214,28 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
   if (refusal.empty() && !ctx_->audit->plan_started(who, entry.id, run.plan->rule_id, run.command_tag, run.statement,
                                                     run.plan->phases.size()))
     ctx_->metrics->add(Counter::audit_failures);
-  std::int64_t rows_counted = resume.rows_backfilled;
-  // Phases that ended: counted, timed and audited as they end (a plan may run for an hour).
-  auto report_phases = [&] {
-    for (const auto& p : runner.take_phase_records()) {
-      ctx_->metrics->add(p.ok ? Counter::phases_succeeded : Counter::phases_failed);
-      ctx_->metrics->observe(Histogram::phase_seconds, static_cast<double>(p.duration_ms) / 1000.0);
-      if (!ctx_->audit->plan_phase(who, entry.id, p)) ctx_->metrics->add(Counter::audit_failures);
-    }
-    if (runner.rows_backfilled() > rows_counted) {
-      ctx_->metrics->add(Counter::backfill_rows, static_cast<std::uint64_t>(runner.rows_backfilled() - rows_counted));
-      rows_counted = runner.rows_backfilled();
-    }
-  };
   PlanJournalProgress journal(store, entry.id, resume, started);
-  auto journal_progress = [&](bool force) {
-    if (!journal.update(runner, wall_ms(), force, journal_error))
-      spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
-  };
-  while (refusal.empty()) {
-    if (cancel_requested() || !client_ok) runner.cancel();
-    step = runner.next(wall_ms());
-    if (step.kind == PlanStep::done || step.kind == PlanStep::failed) break;
-    switch (step.kind) {
-      case PlanStep::query: {
-        QueryResult result;
-        co_await server_query(step.sql, result);
-        runner.on_result(result, wall_ms());
-        journal_progress(false);
-        report_phases();
-        break;
-      }
-      case PlanStep::sleep:
-        co_await sleep_unless_cancelled(step.sleep_ms);
-        break;
-      case PlanStep::notice:
-        if (client_ok) {
-          out.clear();
-          append_notice(out, step.text);
-          client_ok = co_await write_client(out);
-        }
-        break;
-      default:
-        break;
-    }
-  }
-  if (refusal.empty()) {
-    journal_progress(true);
-    const std::string why = step.kind == PlanStep::done ? std::string() : step.error.sqlstate + ": " + step.error.message;
-    const PlanStatus status = journal.finish(runner, step, in_transaction, journal_error);
-    if (!journal_error.empty()) spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
-    report_phases();
-    ctx_->metrics->add(step.kind == PlanStep::done ? Counter::plans_succeeded : Counter::plans_failed);
-    ctx_->metrics->add(Counter::lock_timeout_retries, runner.lock_timeout_retries());
-    ctx_->metrics->add(Counter::backfill_replica_waits, runner.replica_waits());
-    ctx_->metrics->observe(Histogram::plan_seconds, static_cast<double>(wall_ms() - started) / 1000.0);
-    const char* status_name = status == PlanStatus::succeeded ? "succeeded"
-                              : status == PlanStatus::interrupted ? "interrupted"
-                                                                  : "failed";
-    if (!ctx_->audit->plan_finished(who, entry.id, status_name, wall_ms() - started, why))
-      ctx_->metrics->add(Counter::audit_failures);
-    if (status == PlanStatus::interrupted && step.error.hint.empty())
-      step.error.hint = "Send the same statement again to resume migration " + entry.id + " where it stopped.";
+  if (refusal.empty()) step = co_await drive_plan(runner, journal, entry.id, client_ok);
+  const std::size_t waits_from = runner.deferred_from();
+  if (refusal.empty() && step.kind == PlanStep::done && waits_from < run.plan->phases.size()) {
+    // Its last phases wait for the client's COMMIT (session_after_commit.cc); the journal entry
+    // stays running until then.
+    after_commit_.push_back(AfterCommit{run.plan, entry.id, waits_from, run.command_tag, started});
+    out.clear();
+    append_notice(out, "schemagate: phase" + std::string(run.plan->phases.size() - waits_from > 1 ? "s " : " ") +
+                           std::to_string(waits_from + 1) + "/" + std::to_string(run.plan->phases.size()) + " (" +
+                           run.plan->phases[waits_from].description +
+                           ") will run when this transaction commits, before COMMIT returns; a rollback drops it");
+    client_ok = client_ok && co_await write_client(out);
+  } else if (refusal.empty()) {
+    end_plan_run(runner, journal, step, in_transaction, entry.id, started);
   }
   *busy = false;
   stage_ = Stage::relaying;
   const auto took = wall_ms() - started;
   if (step.kind == PlanStep::done) {
-    spdlog::info("[{}] plan of rule {} for {} done in {} ms", state_.id, run.plan->rule_id, run.command_tag, took);
+    spdlog::info("[{}] plan of rule {} for {} done in {} ms{}", state_.id, run.plan->rule_id, run.command_tag, took,
+                 waits_from < run.plan->phases.size() ? " up to the phases that wait for COMMIT" : "");
     out = replies;
   } else {
     spdlog::warn("[{}] plan of rule {} for {} stopped after {} ms: {} {}", state_.id, run.plan->rule_id,

@@ -58,6 +58,10 @@ void Session::on_ready_for_query(char status) {
   }
   if (!expected_z_.empty()) expected_z_.pop_front();
   if (expected_z_.empty()) unsynced_ = false;
+  if (status == 'I' && !after_commit_.empty())  // the transaction ended without the COMMIT they wait for
+    give_up_waiting(!rollback_requested_, rollback_requested_ ? "the transaction rolled back"
+                                                              : "the transaction ended without a plain COMMIT the "
+                                                                "proxy could wait for");
   server_copy_in_ = false;
   notify();
 }
@@ -106,6 +110,14 @@ Session::ClientScan Session::scan_client() {
     // Statements the proxy answered a Parse for (session_deferred.cc): none, nearly always.
     inlined_ = false;
     const bool deferred = !deferred_.empty() && names_deferred(out.forward);
+    if (!after_commit_.empty()) {  // phases wait for this transaction's COMMIT (session_after_commit.cc)
+      if (is_plain_commit(out.forward)) {
+        commit_request_ = true;
+        out.next = ClientScan::slow;
+        return out;
+      }
+      note_transaction_end_request(out.forward);
+    }
     if (request_.needs_inspection() || deferred) {
       const auto bytes = cbuf_.span(out.forward).first(request_.size());
       state_.replies_pending = !expected_z_.empty() || unsynced_;
@@ -210,6 +222,11 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   pending_verdict_ = Forward{};
   const char terminator = request_.terminator();
   const std::size_t size = request_.size();
+  if (commit_request_) {
+    commit_request_ = false;
+    const bool ok = co_await commit_and_run_waiting(size, terminator);
+    co_return ok ? SlowResult::rescan : SlowResult::stop;
+  }
   if (auto* need = std::get_if<NeedFacts>(&verdict)) {
     const std::vector<policy::QualifiedName> tables = std::move(need->tables);
     const bool identity = need->identity;

@@ -81,6 +81,55 @@ TEST(Engine, InTransactionDetailNamesThePhaseThatCannotRunThere) {
   EXPECT_NE(d.statements[0].detail.find("backfill"), std::string::npos) << d.statements[0].detail;
 }
 
+// Inside the client's transaction a constraint's VALIDATE waits for its COMMIT (after_commit);
+// a plan whose online phase is not last, or a multi-statement string, still gets SG005.
+TEST(Engine, InTransactionAConstraintsValidateWaitsForTheCommit) {
+  PolicyEngine engine{config::Policy{}};
+  SessionInfo s = guarded();
+  s.tx_status = 'T';
+  const auto d = engine.evaluate("ALTER TABLE t ADD CONSTRAINT t_fk FOREIGN KEY (a) REFERENCES u (id)", s, nullptr);
+  ASSERT_EQ(d.statements.size(), 1u);
+  ASSERT_EQ(d.outcome, Outcome::rewrite) << d.statements[0].message;
+  const auto& plan = *d.statements[0].plan;
+  ASSERT_EQ(plan.phases.size(), 2u);
+  EXPECT_EQ(plan.phases[0].kind, PhaseKind::guarded);
+  EXPECT_EQ(plan.phases[1].kind, PhaseKind::after_commit);
+  EXPECT_EQ(plan.phases[1].sql, "ALTER TABLE t VALIDATE CONSTRAINT t_fk");
+  EXPECT_TRUE(plan.phases[1].cleanup_sql.empty());  // a committed constraint is not dropped behind the client's back
+  EXPECT_FALSE(plan.needs_outside_transaction());
+  // Outside a transaction the same statement validates in its own phase, as before.
+  const auto outside = engine.evaluate("ALTER TABLE t ADD CONSTRAINT t_fk FOREIGN KEY (a) REFERENCES u (id)", guarded(), nullptr);
+  EXPECT_EQ(outside.statements[0].plan->phases[1].kind, PhaseKind::online);
+  EXPECT_EQ(engine.evaluate("ALTER TABLE t ALTER COLUMN a SET NOT NULL", s, nullptr).statements[0].sqlstate, "SG005");
+  SessionInfo idle = guarded();
+  const auto multi = engine.evaluate("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0); SELECT 1", idle, nullptr);
+  EXPECT_EQ(multi.statements[0].sqlstate, "SG005");
+}
+
+TEST(Engine, DeferToCommitTakesOnlyATrailingRunOfOnlinePhases) {
+  auto phase = [](PhaseKind k) {
+    Phase p;
+    p.kind = k;
+    p.cleanup_sql = "undo";
+    return p;
+  };
+  Plan fk;
+  fk.phases = {phase(PhaseKind::guarded), phase(PhaseKind::online)};
+  EXPECT_TRUE(defer_to_commit(fk));
+  EXPECT_EQ(fk.phases[1].kind, PhaseKind::after_commit);
+  EXPECT_EQ(fk.first_after_commit(), 1u);
+  Plan middle;
+  middle.phases = {phase(PhaseKind::guarded), phase(PhaseKind::online), phase(PhaseKind::guarded)};
+  EXPECT_FALSE(defer_to_commit(middle));
+  EXPECT_EQ(middle.phases[1].kind, PhaseKind::online);
+  Plan alone;  // nothing would run in the transaction: nothing to wait for
+  alone.phases = {phase(PhaseKind::online)};
+  EXPECT_FALSE(defer_to_commit(alone));
+  Plan index;
+  index.phases = {phase(PhaseKind::guarded), phase(PhaseKind::autocommit)};
+  EXPECT_FALSE(defer_to_commit(index));
+}
+
 TEST(Engine, TableSizeFromCatalogFacts) {
   PolicyEngine engine{config::Policy{}};
   FakeFacts facts;

@@ -328,6 +328,71 @@ TEST(PlanRunner, ServerSideCancelOfARunningPhaseCleansUpAndReports57014) {
   EXPECT_EQ(builds, 1);  // a cancel is never retried
 }
 
+TEST(PlanRunner, ACancelThatLandsLateOnTheCleanupOrTheRestoreIsAnsweredBySendingThemAgain) {
+  // The client's Ctrl-C raised the flag while the index build was finishing; the server's copy of
+  // the cancel arrived later and cancelled the cleanup, then the settings restore.
+  Plan plan;
+  plan.phases = {phase(PhaseKind::autocommit, "CREATE INDEX CONCURRENTLY i ON orders (a)", 5,
+                       "DROP INDEX CONCURRENTLY IF EXISTS public.i")};
+  PlanRunner runner(plan, 7);
+  int drops = 0, restores = 0;
+  auto run = drive(runner, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (starts_with(sql, "SET lock_timeout")) return ok_rows();
+    if (starts_with(sql, "CREATE INDEX")) {
+      runner.cancel();
+      return error("57014");
+    }
+    if (starts_with(sql, "DROP INDEX")) return ++drops == 1 ? error("57014") : ok_rows();
+    if (sql.find("set_config") != std::string::npos) return ++restores == 1 ? error("57014") : ok_rows();
+    return ok_rows();
+  });
+  EXPECT_EQ(run.last.error.sqlstate, "57014");
+  EXPECT_EQ(drops, 2);
+  EXPECT_EQ(restores, 2);
+  EXPECT_EQ(run.last.error.detail.find("Cleanup failed"), std::string::npos) << run.last.error.detail;
+
+  // Not forever: a restore that keeps failing is given up after three repeats.
+  PlanRunner stubborn(plan, 7);
+  restores = 0;
+  drive(stubborn, [&](const std::string& sql, std::size_t i) {
+    if (i == 0) return settings();
+    if (starts_with(sql, "CREATE INDEX")) {
+      stubborn.cancel();
+      return error("57014");
+    }
+    if (sql.find("set_config") != std::string::npos) {
+      ++restores;
+      return error("57014");
+    }
+    return ok_rows();
+  });
+  EXPECT_EQ(restores, 4);
+}
+
+TEST(PlanRunner, InsideTheClientsTransactionTheRunStopsBeforeThePhasesThatWaitForCommit) {
+  Plan plan;
+  plan.phases = {phase(PhaseKind::guarded, "ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (c) REFERENCES u (id) NOT VALID"),
+                 phase(PhaseKind::after_commit, "ALTER TABLE orders VALIDATE CONSTRAINT f")};
+  PlanRunner in_tx(plan, 7, {}, true);
+  auto run = drive(in_tx, [](const std::string&, std::size_t i) { return i == 0 ? settings() : ok_rows(); });
+  EXPECT_EQ(run.last.kind, PlanStep::done);
+  for (const auto& s : run.sql) EXPECT_EQ(s.find("VALIDATE"), std::string::npos) << s;
+  EXPECT_EQ(in_tx.deferred_from(), 1u);
+  EXPECT_EQ(in_tx.phases_done(), 1u);
+
+  // After the COMMIT: from that phase on, outside any transaction, as an online phase.
+  ResumePoint from;
+  from.phase = 1;
+  PlanRunner after(plan, 7, from, false);
+  run = drive(after, [](const std::string&, std::size_t i) { return i == 0 ? settings() : ok_rows(); });
+  EXPECT_EQ(run.last.kind, PlanStep::done);
+  ASSERT_EQ(run.sql.size(), 3u);  // settings, the phase, restore
+  EXPECT_EQ(run.sql[1], "BEGIN; SET LOCAL lock_timeout = '2000ms'; SET LOCAL statement_timeout = 0; "
+                        "ALTER TABLE orders VALIDATE CONSTRAINT f; COMMIT");
+  EXPECT_EQ(after.deferred_from(), plan.phases.size());
+}
+
 TEST(PlanRunner, ResumeSkipsFinishedPhasesAndContinuesTheBackfillAfterItsLastKey) {
   Plan plan;
   Phase fill = phase(PhaseKind::backfill, "");
