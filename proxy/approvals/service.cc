@@ -28,6 +28,7 @@ ApprovalService::~ApprovalService() {
   housekeeping_cv_.notify_all();
   if (housekeeping_.joinable()) housekeeping_.join();
   webhooks_.reset();  // its thread calls back into us: stop it first
+  store_.reset();     // so does the store's change listener (into registry_, destroyed before store_ otherwise)
 }
 
 void ApprovalService::start_housekeeping() {

@@ -117,11 +117,12 @@ class PgRequestStoreTest : public ::testing::Test {
 };
 
 TEST_F(PgRequestStoreTest, AChangeThroughOneInstanceReachesTheOthersListener) {
+  // Before the stores: their listener threads call into it until they are destroyed.
+  Received received;
   auto a = open();
   auto b = open();
   ASSERT_TRUE(a && b);
   EXPECT_TRUE(a->pushes_changes());
-  Received received;
   a->set_change_listener(received.listener());
   ASSERT_TRUE(wait_listening(1));
 
@@ -142,10 +143,11 @@ TEST_F(PgRequestStoreTest, AChangeThroughOneInstanceReachesTheOthersListener) {
 }
 
 TEST_F(PgRequestStoreTest, AnUpdateWhoseChangeDeclinesNotifiesNobody) {
+  // Before the stores: their listener threads call into it until they are destroyed.
+  Received received;
   auto a = open();
   auto b = open();
   ASSERT_TRUE(a && b);
-  Received received;
   a->set_change_listener(received.listener());
   ASSERT_TRUE(wait_listening(1));
   std::string error;
@@ -163,6 +165,8 @@ TEST_F(PgRequestStoreTest, AnUpdateWhoseChangeDeclinesNotifiesNobody) {
 }
 
 TEST_F(PgRequestStoreTest, ASchemaNameThatNeedsQuotingIsUsedAsIs) {
+  // Before the stores: their listener threads call into it until they are destroyed.
+  Received received;
   // Config validation allows only [a-z0-9_]; the store must be safe with anything.
   cfg_.schema = "Sg\"x'; DROP SCHEMA public; --";
   PgConn db = admin();
@@ -174,7 +178,6 @@ TEST_F(PgRequestStoreTest, ASchemaNameThatNeedsQuotingIsUsedAsIs) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM pg_namespace"), std::to_string(std::stoi(schemas_before) + 1));
   EXPECT_EQ(db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'public'"), "1");
 
-  Received received;
   a->set_change_listener(received.listener());
   ASSERT_TRUE(wait_listening(1));
   std::string error;
@@ -255,10 +258,11 @@ TEST_F(PgRequestStoreTest, CommandsReconnectAfterTheServerRestarts) {
 }
 
 TEST_F(PgRequestStoreTest, TheListenerReconnectsAfterTheServerRestarts) {
+  // Before the stores: their listener threads call into it until they are destroyed.
+  Received received;
   auto a = open();
   auto b = open();
   ASSERT_TRUE(a && b);
-  Received received;
   a->set_change_listener(received.listener());
   ASSERT_TRUE(wait_listening(1));
 
