@@ -151,9 +151,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void note_transaction_end_request(std::size_t at);
   /// Sends the client's COMMIT; once committed, runs the waiting phases, then answers it.
   awaitable<bool> commit_and_run_waiting(std::size_t size, char terminator);
-  /// The waiting phases will not run on this connection (`why`): journaled as interrupted, so
-  /// that `schemagate migrations resume` can finish them, or failed when nothing was committed.
-  void give_up_waiting(bool committed, const std::string& why);
+  /// The waiting phases will not run on this connection (`why`): journaled as interrupted when
+  /// the transaction may have committed (`schemagate migrations resume` finishes them), failed
+  /// when nothing of them was committed.
+  void give_up_waiting(bool maybe_committed, const std::string& why);
   /// Holds the request for approval (session_hold.cc): an approval request, NOTICEs while it
   /// waits, then the statement runs — through `hold.plan`, or `request_bytes` forwarded as
   /// written — or the client gets SG002 (denied), SG003 (timed out, expired) or 57014 (cancelled).

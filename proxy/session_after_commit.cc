@@ -91,7 +91,8 @@ bool Session::is_plain_commit(std::size_t at) const {
 void Session::note_transaction_end_request(std::size_t at) {
   const RequestView view{request_, cbuf_.span(at).first(request_.size())};
   const auto text = sole_statement(view);
-  rollback_requested_ = text && is_transaction_end(*text, false);
+  // Sticky until they are given up: a pipelined request after the ROLLBACK does not undo it.
+  if (text && is_transaction_end(*text, false)) rollback_requested_ = true;
 }
 
 void Session::give_up_waiting(bool maybe_committed, const std::string& why) {
