@@ -7,6 +7,7 @@
 
 #include "policy/body_judge.h"
 #include "policy/classifier.h"
+#include "policy/message_split.h"
 #include "policy/migration_tools.h"
 #include "policy/pre_classifier.h"
 #include "policy/rules.h"
@@ -146,11 +147,17 @@ struct Decider {
         d.message = "schemagate: " + s.tag + " allowed with a warning" + (who.empty() ? "" : " from rule " + who) +
                     (lead ? ": " + lead->message : scope);
         break;
-      case Outcome::rewrite:
-        d.message = "schemagate: " + s.tag + " rewritten by rule " + who + " (" +
-                    std::to_string(d.plan ? d.plan->phases.size() : 0) + " phase" +
-                    (d.plan && d.plan->phases.size() == 1 ? "" : "s") + ")";
+      case Outcome::rewrite: {
+        const std::size_t own = d.plan ? d.plan->own_phase_count() : 0;
+        const std::size_t around = d.plan ? d.plan->phases.size() - own : 0;
+        d.message = "schemagate: " + s.tag + " rewritten by rule " + who + " (" + std::to_string(own) + " phase" +
+                    (own == 1 ? "" : "s") +
+                    (around ? "; the message's " + std::to_string(around) + " other statement" +
+                                  (around == 1 ? " runs" : "s run") + " as written, in order"
+                            : "") +
+                    ")";
         break;
+      }
       case Outcome::hold:
         d.message = "schemagate: " + s.tag + " held for approval" + (who.empty() ? scope : " (rule " + who + ")") +
                     (lead ? ": " + lead->message : "");
@@ -249,6 +256,57 @@ struct Decider {
     auto p = planner.plan(d.statement, rewrite, plan_context(ctx), why_not);
     if (p && p->needs_outside_transaction() && deferrable_to_commit(ctx)) defer_to_commit(*p);
     if (p && !(p->needs_outside_transaction() && ctx.transactional())) d.plan = std::move(p);
+  }
+
+  // The lone schema change of a message whose other statements are read-only queries, judged as
+  // if it were alone (they will run apart from it): its decision when that gives it a plan to run,
+  // else nullopt. A statement PostgreSQL refuses in a transaction block that the policy passes
+  // (CONCURRENTLY, VACUUM) gets a plan of its own: the statement, under lock_timeout.
+  std::optional<StatementDecision> decide_apart(const Statement& st, const RuleContext& ctx) const {
+    RuleContext alone = ctx;
+    alone.implicit_transaction = false;
+    StatementDecision d = decide(st, alone);
+    if (!d.plan && !d.statement.allowed_in_transaction && (d.outcome == Outcome::pass || d.outcome == Outcome::warn)) {
+      const std::string rule = d.statement.concurrent ? "concurrently_in_transaction" : "transaction_block_forbidden";
+      Finding f;
+      f.rule_id = std::string(kLockTimeoutRule);
+      f.action = Outcome::rewrite;
+      std::string why_not;
+      auto p = planner.plan(d.statement, {f}, plan_context(alone), why_not);
+      if (!p) return std::nullopt;
+      p->rule_id = rule;
+      f.rule_id = rule;
+      f.message = d.statement.operation + " cannot run inside the implicit transaction of a multi-statement message; "
+                  "it runs on its own, between the message's other statements";
+      d.findings.insert(d.findings.begin(), f);
+      d.rule_ids = {rule};
+      d.outcome = Outcome::rewrite;
+      d.plan = std::move(p);
+    }
+    if (!d.plan) return std::nullopt;
+    return d;
+  }
+
+  // A plan for one statement of a multi-statement message that is not split cannot run: it would
+  // take the place of the whole message. A rewrite is refused; a held statement runs as written
+  // (with its message) once approved.
+  void keep_in_message(StatementDecision& d) const {
+    if (!d.plan) return;
+    const Plan plan = std::move(*d.plan);
+    d.plan.reset();
+    if (d.outcome != Outcome::rewrite) return;
+    Finding f;
+    f.rule_id = plan.rule_id;
+    f.action = Outcome::reject;
+    f.message = "it must run as a phased rewrite, and it shares its message with statements that are not read-only "
+                "queries";
+    f.detail = "The plan (" + plan.summary + ") would run in place of the whole message.";
+    f.hint = "Send it in a message of its own; read-only queries (SELECT, SHOW) may share its message.";
+    d.findings.insert(d.findings.begin(), f);
+    d.outcome = Outcome::reject;
+    d.rule_ids = {f.rule_id};
+    explain(d);
+    d.sqlstate = kSqlStateRejected;
   }
 
   // Only a transaction block the client opened has a COMMIT the proxy can wait for; a
@@ -350,6 +408,30 @@ BatchDecision unreadable(const Decider& decider, std::string_view sql, std::stri
   return out;
 }
 
+// A multi-statement message: the split statement's plan runs the others, as the client wrote
+// them, before and after its own phases; any other plan cannot run (keep_in_message).
+void settle_shared_message(BatchDecision& out, int split_at, std::string_view client_sql, const Decider& decider) {
+  std::vector<std::string> before, after;
+  for (std::size_t i = 0; i < out.statements.size(); ++i) {
+    auto& d = out.statements[i];
+    if (static_cast<int>(i) == split_at) continue;
+    if (split_at >= 0 && !d.statement.text.empty()) {
+      std::string_view text = client_sql.substr(d.statement.span.offset, d.statement.span.length);
+      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+      (static_cast<int>(i) < split_at ? before : after).emplace_back(text);
+    }
+    decider.keep_in_message(d);
+  }
+  if (split_at >= 0) {
+    auto& d = out.statements[static_cast<std::size_t>(split_at)];
+    split_message(*d.plan, before, after);
+    decider.explain(d);
+  }
+  out.outcome = Outcome::pass;
+  for (const auto& d : out.statements) out.outcome = max_outcome(out.outcome, d.outcome);
+}
+
 }  // namespace
 
 bool PolicyEngine::scopes_match_identity() const {
@@ -433,13 +515,17 @@ BatchDecision PolicyEngine::read_and_judge(std::string_view client_sql, const Se
     out.outcome = max_outcome(out.outcome, d.outcome);
     out.statements.push_back(std::move(d));
   };
-  auto judge = [&](const PgQuery__Node* node, std::string_view text, StatementSpan span, std::size_t index) {
+  int split_at = -1;  // the statement whose plan runs the message's other statements around it
+  auto judge = [&](const PgQuery__Node* node, std::string_view text, StatementSpan span, std::size_t index,
+                   bool apart = false) {
     Statement st;
     st.index = index;
     st.span = span;
     piece_text(text, span, st.pos, st.text);
     classify(node, facts, st);
-    StatementDecision d = decider.decide(std::move(st), ctx);
+    std::optional<StatementDecision> alone = apart ? decider.decide_apart(st, ctx) : std::nullopt;
+    if (alone) split_at = static_cast<int>(out.statements.size());
+    StatementDecision d = alone ? std::move(*alone) : decider.decide(std::move(st), ctx);
     update_context(d.statement, ctx);
     follow_role_change(d.statement, who, session_user);
     d.statement.node = nullptr;  // the tree is owned by the parse cache; do not let callers keep it
@@ -457,8 +543,10 @@ BatchDecision PolicyEngine::read_and_judge(std::string_view client_sql, const Se
   if (parsed.batch) {
     const auto* tree = parsed.batch->tree();
     ctx.implicit_transaction = !script && tree->n_stmts > 1;
+    const int lone = ctx.implicit_transaction && session.tx_status == 'I' ? lone_schema_change(tree, facts) : -1;
     for (std::size_t i = 0; i < tree->n_stmts; ++i)
-      judge(tree->stmts[i]->stmt, parsed.batch->text(), parsed.batch->span(i), i);
+      judge(tree->stmts[i]->stmt, parsed.batch->text(), parsed.batch->span(i), i, static_cast<int>(i) == lone);
+    if (ctx.implicit_transaction) settle_shared_message(out, split_at, client_sql, decider);
     out.lock_timeout_set_after = ctx.lock_timeout_set;
     return out;
   }
@@ -509,6 +597,7 @@ BatchDecision PolicyEngine::read_and_judge(std::string_view client_sql, const Se
     }
     add(std::move(d));
   }
+  if (ctx.implicit_transaction) settle_shared_message(out, -1, client_sql, decider);
   out.lock_timeout_set_after = ctx.lock_timeout_set;
   return out;
 }
@@ -541,36 +630,6 @@ std::vector<QualifiedName> PolicyEngine::referenced_tables(std::string_view clie
     }
   }
   return out;
-}
-
-std::vector<config::ConfigError> validate_policy(const config::Policy& policy) {
-  std::vector<config::ConfigError> errors;
-  const std::string prefix = policy.key_prefix.empty() ? "" : policy.key_prefix + ".";
-  auto check = [&](const std::map<std::string, Outcome>& rules, const std::map<std::string, int>& lines,
-                   const std::string& path) {
-    for (const auto& [id, action] : rules) {
-      if (find_rule(id)) continue;
-      const auto it = lines.find(id);
-      errors.push_back({path + "." + id, it == lines.end() ? 0 : it->second,
-                        "unknown rule id (see docs/rules.md for the catalogue)"});
-    }
-  };
-  check(policy.rules, policy.rule_lines, prefix + "rules");
-  for (std::size_t i = 0; i < policy.scopes.size(); ++i)
-    check(policy.scopes[i].rules, policy.scopes[i].rule_lines, prefix + "scopes[" + std::to_string(i) + "].rules");
-  return errors;
-}
-
-config::PolicyLoadResult load_policy_file(const std::string& path) {
-  auto r = config::load_policy_file(path);
-  for (auto& e : validate_policy(r.policy)) r.errors.push_back(std::move(e));
-  return r;
-}
-
-config::PolicyLoadResult load_policy_text(const std::string& yaml_text) {
-  auto r = config::load_policy_text(yaml_text);
-  for (auto& e : validate_policy(r.policy)) r.errors.push_back(std::move(e));
-  return r;
 }
 
 }  // namespace schemagate::policy

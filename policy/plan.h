@@ -35,6 +35,11 @@ enum class PhaseKind {
   /// constraint added NOT VALID inside that transaction); dropped if it rolls back. Runs as
   /// `online` once the transaction has committed. See defer_to_commit().
   after_commit,
+  /// Another statement of the client's multi-statement message, a read-only query, sent as
+  /// written (`sql` is the client's own bytes) in its place in the message, its replies relayed
+  /// to the client. Lets a statement that must run outside a transaction block share a message
+  /// with queries (see split_message()).
+  passthrough,
 };
 
 /// Name of a phase kind as printed by `plan`/`explain` ("guarded", "autocommit", ...).
@@ -81,6 +86,12 @@ struct Plan {
       if (p.outside_transaction()) return true;
     return false;
   }
+  /// Phases that are the statement's own (not passthrough).
+  std::size_t own_phase_count() const {
+    std::size_t n = 0;
+    for (const auto& p : phases) n += p.kind == PhaseKind::passthrough ? 0 : 1;
+    return n;
+  }
   /// Index of the first after_commit phase, or phases.size() when there is none.
   std::size_t first_after_commit() const {
     for (std::size_t i = 0; i < phases.size(); ++i)
@@ -96,5 +107,10 @@ struct Plan {
 /// enforced for new rows) when validation fails, rather than being removed behind a committed
 /// migration's back. False, and the plan unchanged, otherwise.
 bool defer_to_commit(Plan& plan);
+
+/// For a statement that shares a simple Query message with read-only queries: the plan runs the
+/// queries before it and after it as passthrough phases, in the message's order. `before` and
+/// `after` are the queries' texts as the client sent them.
+void split_message(Plan& plan, const std::vector<std::string>& before, const std::vector<std::string>& after);
 
 }  // namespace schemagate::policy

@@ -155,6 +155,8 @@ int resume_migration(StateStore& store, const std::string& id, const std::string
     } else if (step.kind == PlanStep::sleep) {
       const auto until = wall_ms() + step.sleep_ms;
       while (!g_interrupted && wall_ms() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } else if (step.kind == PlanStep::statement_done) {
+      // the client that sent the statement is not here: nothing to answer
     } else if (step.kind == PlanStep::notice) {
       out << "NOTICE:  " << step.text << "\n" << std::flush;
     }

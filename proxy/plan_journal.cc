@@ -44,7 +44,8 @@ bool PlanJournalProgress::update(const PlanRunner& runner, std::int64_t now_ms, 
 
 PlanStatus PlanJournalProgress::finish(const PlanRunner& runner, const PlanStep& last, bool in_client_transaction,
                                        std::string& error) {
-  const PlanStatus status = last.kind == PlanStep::done                          ? PlanStatus::succeeded
+  // A passthrough query that fails after the statement's own phases does not undo them.
+  const PlanStatus status = last.kind == PlanStep::done || runner.statement_completed() ? PlanStatus::succeeded
                             : runner.resumable() && !in_client_transaction ? PlanStatus::interrupted
                                                                              : PlanStatus::failed;
   const std::string why = last.kind == PlanStep::done ? std::string() : last.error.sqlstate + ": " + last.error.message;

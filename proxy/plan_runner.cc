@@ -55,10 +55,12 @@ std::string regclass_of(const std::string& quoted_table) {
 }  // namespace
 
 PlanRunner::PlanRunner(const policy::Plan& plan, std::uint64_t seed, ResumePoint resume, bool in_client_transaction)
-    : plan_(plan), rng_(seed), index_(resume.phase), phases_done_(resume.phase), in_transaction_(in_client_transaction),
-      resumed_phase_(resume.phase > 0 ||
-                                                                                                 resume.rows_backfilled > 0),
-      last_key_(std::move(resume.last_key)), rows_(resume.rows_backfilled) {}
+    : plan_(plan), rng_(seed), phases_done_(resume.phase), resume_from_(resume.phase),
+      trailing_from_(plan.phases.size()), in_transaction_(in_client_transaction),
+      resumed_phase_(resume.phase > 0 || resume.rows_backfilled > 0), last_key_(std::move(resume.last_key)),
+      rows_(resume.rows_backfilled) {
+  while (trailing_from_ > 0 && plan_.phases[trailing_from_ - 1].kind == PhaseKind::passthrough) --trailing_from_;
+}
 
 std::uint32_t PlanRunner::backoff_ms(const policy::RetryPolicy& r, std::uint32_t attempt, std::mt19937_64& rng) {
   const std::uint32_t shift = std::min<std::uint32_t>(attempt > 0 ? attempt - 1 : 0, 16);
@@ -110,6 +112,7 @@ std::string PlanRunner::attempt_sql() const {
   switch (p.kind) {
     case PhaseKind::precheck:
     case PhaseKind::autocommit:
+    case PhaseKind::passthrough:
       return p.sql;
     case PhaseKind::guarded:
       if (in_transaction_)  // SET LOCAL inside a savepoint lasts until the client's transaction ends
@@ -160,11 +163,34 @@ void PlanRunner::fail(std::string sqlstate, std::string message, std::string det
   op_ = settings_saved_ ? Op::restore_settings : Op::finished;
 }
 
+void PlanRunner::passthrough_failed(const QueryResult& r) {
+  record_phase(false, r.sqlstate());
+  PlanStep f;
+  f.kind = PlanStep::failed;
+  f.error_relayed = true;
+  f.error = r.error.value_or(protocol::ErrorFields{"ERROR", "08P01", "malformed reply from the server", {}, {}});
+  outcome_ = std::move(f);
+  op_ = settings_saved_ ? Op::restore_settings : Op::finished;
+}
+
 void PlanRunner::start_phase(std::int64_t now_ms) {
+  // Phases an interrupted run finished are not run again; the message's passthrough queries are
+  // (the client sent the message again and expects their results).
+  while (index_ < resume_from_ && index_ < plan_.phases.size() && phase().kind != PhaseKind::passthrough) ++index_;
   // Inside the client's transaction the run ends before the phases that wait for its COMMIT.
   const bool deferred = index_ < plan_.phases.size() && in_transaction_ && phase().kind == PhaseKind::after_commit;
   if (index_ >= plan_.phases.size() || deferred) {
     op_ = settings_saved_ ? Op::restore_settings : Op::finished;
+    return;
+  }
+  if (phase().kind == PhaseKind::passthrough) {
+    if (index_ >= trailing_from_ && !statement_replied_) statement_replied_ = statement_done_pending_ = true;
+    if (settings_saved_) {  // the client's queries run under its own settings
+      op_ = Op::restore_settings;
+      return;
+    }
+  } else if (!settings_saved_) {
+    op_ = Op::save_settings;
     return;
   }
   phase_started_ms_ = now_ms;
@@ -190,9 +216,11 @@ void PlanRunner::phase_succeeded(std::int64_t now_ms) {
   now_ms_ = now_ms;
   record_phase(true, {});
   ++index_;
-  phases_done_ = index_;
-  resumed_phase_ = false;
-  last_key_.clear();
+  phases_done_ = std::max(phases_done_, index_);
+  if (p.kind != PhaseKind::passthrough) {  // a resumed phase and its backfill key may still follow a query
+    resumed_phase_ = false;
+    last_key_.clear();
+  }
   start_phase(now_ms);
 }
 
@@ -327,6 +355,12 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
     notices_.pop_front();
     return s;
   }
+  if (statement_done_pending_) {
+    statement_done_pending_ = false;
+    s.kind = PlanStep::statement_done;
+    return s;
+  }
+  if (op_ == Op::begin) start_phase(now_ms);
   if (sleep_before_ms_ > 0 && !cancelled_) {
     s.kind = PlanStep::sleep;
     s.sleep_ms = sleep_before_ms_;
@@ -355,6 +389,7 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
     case Op::attempt:
       ++attempt_;
       s.sql = attempt_sql();
+      s.relay = phase().kind == PhaseKind::passthrough;
       return s;
     case Op::rollback:
       s.sql = in_transaction_ ? "ROLLBACK TO SAVEPOINT schemagate_phase" : "ROLLBACK";
@@ -405,6 +440,7 @@ PlanStep PlanRunner::next(std::int64_t now_ms) {
               local + ")";
     }
       return s;
+    case Op::begin:
     case Op::finished:
       break;
   }
@@ -444,6 +480,10 @@ void PlanRunner::on_result(const QueryResult& r, std::int64_t now_ms) {
                                                 : Op::attempt;
       return;
     case Op::attempt:
+      if (!r.ok() && !r.connection_lost && phase().kind == PhaseKind::passthrough) {
+        passthrough_failed(r);
+        return;
+      }
       if (!r.ok()) {
         attempt_failed(r);
         return;
@@ -531,8 +571,12 @@ void PlanRunner::on_result(const QueryResult& r, std::int64_t now_ms) {
     case Op::restore_settings:
       if (repeat_after_cancel(r)) return;
       settings_saved_ = false;
-      op_ = Op::finished;
+      if (outcome_)
+        op_ = Op::finished;
+      else
+        start_phase(now_ms);  // a passthrough query next, or the end
       return;
+    case Op::begin:
     case Op::finished:
       return;
   }

@@ -27,11 +27,19 @@ struct PlanStep {
     query,   // send `sql` as one simple Query, hand the QueryResult to on_result()
     sleep,   // wait `sleep_ms` (backoff, batch pause), then call next() again
     notice,  // send `text` to the client as a NOTICE, then call next() again
-    done,    // the plan succeeded: the client gets the original command tag
+    /// The statement's own phases are done and passthrough queries of its message follow: the
+    /// client gets the original command tag now, in its place in the message.
+    statement_done,
+    done,    // the plan succeeded: the client gets the original command tag (unless statement_done gave it)
     failed,  // the plan stopped: the client gets `error` (schema consistent, cleanup done)
   };
   Kind kind = done;
   std::string sql;
+  /// query: a passthrough statement of the client's message; its replies (rows, errors, notices)
+  /// go to the client as the server sends them, ReadyForQuery left out.
+  bool relay = false;
+  /// failed: the error is a passthrough statement's own, already relayed to the client.
+  bool error_relayed = false;
   std::uint32_t sleep_ms = 0;
   std::string text;
   protocol::ErrorFields error;
@@ -59,6 +67,9 @@ struct PhaseRecord {
 ///     └─ otherwise ─► (55P03: look up the blocker) ─► restore settings ─► failed
 ///
 /// Per phase kind (see policy/plan.h):
+///   passthrough `sql` as the client wrote it, its replies relayed; run with the client's own
+///               settings (restored first when a phase before it changed them); an error ends the
+///               plan as it would end the message
 ///   precheck    `sql`; a true answer fails the plan with the phase's failure_message
 ///   guarded     BEGIN; SET LOCAL lock_timeout; sql; COMMIT       (one message)
 ///   online      … plus SET LOCAL statement_timeout = 0
@@ -86,6 +97,10 @@ class PlanRunner {
   /// COMMIT (after_commit); plan.phases.size() when nothing waits.
   std::size_t deferred_from() const { return in_transaction_ ? std::min(index_, plan_.phases.size()) : plan_.phases.size(); }
 
+  /// The statement's own phases have all completed (a passthrough query after them may still fail).
+  bool statement_completed() const { return index_ >= trailing_from_ && phases_done_ >= trailing_from_; }
+  /// A statement_done step was given: the client has its command tag already.
+  bool statement_replied() const { return statement_replied_; }
   /// Phases completed so far (the resume point for the journal).
   std::size_t phases_done() const { return phases_done_; }
   std::int64_t rows_backfilled() const { return rows_; }
@@ -111,7 +126,7 @@ class PlanRunner {
 
  private:
   enum class Op {
-    save_settings, set_lock_timeout, attempt, rollback, cleanup, find_blocker,
+    begin, save_settings, set_lock_timeout, attempt, rollback, cleanup, find_blocker,
     backfill_keys, backfill_size, backfill_lag, backfill_batch, restore_settings, finished,
   };
   Op batch_op(std::int64_t now_ms) const;
@@ -122,6 +137,7 @@ class PlanRunner {
   void attempt_failed(const QueryResult& r);
   void after_rollback();
   void decide_after_failure(bool retry);
+  void passthrough_failed(const QueryResult& r);
   void fail(std::string sqlstate, std::string message, std::string detail = {}, std::string hint = {});
   void backfill_batch_done(const QueryResult& r, std::int64_t now_ms);
   std::string attempt_sql() const;
@@ -129,9 +145,13 @@ class PlanRunner {
 
   const policy::Plan& plan_;
   std::mt19937_64 rng_;
-  Op op_ = Op::save_settings;
+  Op op_ = Op::begin;
   std::size_t index_ = 0;
   std::size_t phases_done_ = 0;
+  std::size_t resume_from_ = 0;    // phases before it were done by an interrupted run
+  std::size_t trailing_from_ = 0;  // the passthrough phases from here on follow the statement
+  bool statement_done_pending_ = false;  // statement_done is the next step
+  bool statement_replied_ = false;
   std::uint32_t attempt_ = 0;      // attempts of the current phase (or of the current batch)
   std::int64_t phase_started_ms_ = 0;
   std::uint32_t sleep_before_ms_ = 0;  // pending sleep before the next attempt

@@ -24,6 +24,9 @@ struct QueryResult {
   /// Set before the exchange: `replies` keeps the server's frames as sent (ReadyForQuery and
   /// the asynchronous ParameterStatus/NotificationResponse, which reach the client, left out).
   bool keep_replies = false;
+  /// Set before the exchange: every frame but ReadyForQuery goes to the client as it arrives (a
+  /// passthrough statement of the client's message); rows are not kept.
+  bool relay_to_client = false;
   std::vector<std::byte> replies;
 
   bool ok() const { return !error && !malformed && !connection_lost; }

@@ -138,9 +138,10 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> run_plan(const RunPlan& run, const std::vector<std::byte>& replies, char terminator,
                            std::string* failure = nullptr);
   /// Runs `runner` to its end on the server connection: queries, sleeps, NOTICEs to the client
-  /// (while `client_ok`), phases counted and audited, progress journaled.
+  /// (while `client_ok`), phases counted and audited, progress journaled. A passthrough query's
+  /// replies are relayed to the client, and at statement_done it gets `statement_replies`.
   awaitable<PlanStep> drive_plan(PlanRunner& runner, PlanJournalProgress& journal, const std::string& plan_id,
-                                 bool& client_ok);
+                                 bool& client_ok, const std::vector<std::byte>* statement_replies = nullptr);
   /// Ends a plan run that stopped at `step`: journal, metrics, audit; adds the resume hint.
   void end_plan_run(const PlanRunner& runner, PlanJournalProgress& journal, PlanStep& step, bool in_transaction,
                     const std::string& plan_id, std::int64_t started);

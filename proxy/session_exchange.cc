@@ -59,9 +59,10 @@ awaitable<bool> Session::server_query(const std::string& sql, QueryResult& out) 
 
 awaitable<bool> Session::server_exchange(const std::vector<std::byte>& messages, char terminator, QueryResult& out) {
   co_await wait_for_server_idle();
-  const bool keep = out.keep_replies;
+  const bool keep = out.keep_replies, relay = out.relay_to_client;
   out = QueryResult{};
   out.keep_replies = keep;
+  out.relay_to_client = relay;
   if (closed_ || server_closed_) {
     out.connection_lost = true;
     co_return false;
@@ -79,8 +80,13 @@ awaitable<bool> Session::server_exchange(const std::vector<std::byte>& messages,
 }
 
 void Session::collect_exchange_frame(char t, const protocol::Frame& frame, const std::byte* bytes, std::size_t size) {
-  if (exchange_->keep_replies && t != tag::kNotificationResponse && t != tag::kParameterStatus)
+  if (exchange_->relay_to_client) {
+    // In order with everything else, ParameterStatus and NotificationResponse included.
+    if (t != tag::kReadyForQuery) side_out_.insert(side_out_.end(), bytes, bytes + size);
+    if (t == tag::kDataRow || t == tag::kNotificationResponse || t == tag::kParameterStatus) return;
+  } else if (exchange_->keep_replies && t != tag::kNotificationResponse && t != tag::kParameterStatus) {
     exchange_->replies.insert(exchange_->replies.end(), bytes, bytes + size);
+  }
   switch (t) {
     case tag::kDataRow:
       exchange_->rows.emplace_back();

@@ -72,7 +72,7 @@ awaitable<void> Session::watch_client_gone(std::shared_ptr<bool> busy) {
 }
 
 awaitable<PlanStep> Session::drive_plan(PlanRunner& runner, PlanJournalProgress& journal, const std::string& plan_id,
-                                        bool& client_ok) {
+                                        bool& client_ok, const std::vector<std::byte>* statement_replies) {
   const auto who = audit_session();
   std::string journal_error;
   std::int64_t rows_counted = runner.rows_backfilled();
@@ -104,6 +104,7 @@ awaitable<PlanStep> Session::drive_plan(PlanRunner& runner, PlanJournalProgress&
         // server's copy of the cancel must not land on those, nor on the client's next statement.
         if (cancel_requested()) co_await wait_for_cancel_delivery();
         QueryResult result;
+        result.relay_to_client = step.relay && client_ok;
         co_await server_query(step.sql, result);
         runner.on_result(result, wall_ms());
         journal_progress(false);
@@ -112,6 +113,9 @@ awaitable<PlanStep> Session::drive_plan(PlanRunner& runner, PlanJournalProgress&
       }
       case PlanStep::sleep:
         co_await sleep_unless_cancelled(step.sleep_ms);
+        break;
+      case PlanStep::statement_done:
+        if (client_ok && statement_replies) client_ok = co_await write_client(*statement_replies);
         break;
       case PlanStep::notice:
         if (client_ok) {
@@ -215,7 +219,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
                                                     run.plan->phases.size()))
     ctx_->metrics->add(Counter::audit_failures);
   PlanJournalProgress journal(store, entry.id, resume, started);
-  if (refusal.empty()) step = co_await drive_plan(runner, journal, entry.id, client_ok);
+  if (refusal.empty()) step = co_await drive_plan(runner, journal, entry.id, client_ok, &replies);
   const std::size_t waits_from = runner.deferred_from();
   if (refusal.empty() && step.kind == PlanStep::done && waits_from < run.plan->phases.size()) {
     // Its last phases wait for the client's COMMIT (session_after_commit.cc); the journal entry
@@ -236,7 +240,13 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
   if (step.kind == PlanStep::done) {
     spdlog::info("[{}] plan of rule {} for {} done in {} ms{}", state_.id, run.plan->rule_id, run.command_tag, took,
                  waits_from < run.plan->phases.size() ? " up to the phases that wait for COMMIT" : "");
-    out = replies;
+    if (!runner.statement_replied()) out = replies;  // else it went out between the message's queries
+  } else if (step.error_relayed) {
+    // A query of the message failed: the client has its error, and the message ends there.
+    spdlog::info("[{}] plan of rule {} for {}: a statement of its message failed after {} ms: {} {}", state_.id,
+                 run.plan->rule_id, run.command_tag, took, step.error.sqlstate, step.error.message);
+    out.clear();
+    if (failure) *failure = step.error.sqlstate + ": " + step.error.message;
   } else {
     spdlog::warn("[{}] plan of rule {} for {} stopped after {} ms: {} {}", state_.id, run.plan->rule_id,
                  run.command_tag, took, step.error.sqlstate, step.error.message);

@@ -254,7 +254,7 @@ std::optional<Plan> plan_from_json_text(std::string_view text, std::string& erro
     const std::string kind = str(ph, "kind");
     bool known = false;
     for (const auto k : {PhaseKind::precheck, PhaseKind::guarded, PhaseKind::online, PhaseKind::autocommit,
-                         PhaseKind::backfill, PhaseKind::after_commit})
+                         PhaseKind::backfill, PhaseKind::after_commit, PhaseKind::passthrough})
       if (kind == phase_kind_name(k)) {
         x.kind = k;
         known = true;
