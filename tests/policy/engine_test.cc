@@ -102,7 +102,7 @@ TEST(Engine, InTransactionAConstraintsValidateWaitsForTheCommit) {
   EXPECT_EQ(outside.statements[0].plan->phases[1].kind, PhaseKind::online);
   EXPECT_EQ(engine.evaluate("ALTER TABLE t ALTER COLUMN a SET NOT NULL", s, nullptr).statements[0].sqlstate, "SG005");
   SessionInfo idle = guarded();
-  const auto multi = engine.evaluate("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0); SELECT 1", idle, nullptr);
+  const auto multi = engine.evaluate("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0); INSERT INTO t VALUES (1)", idle, nullptr);
   EXPECT_EQ(multi.statements[0].sqlstate, "SG005");
 }
 
