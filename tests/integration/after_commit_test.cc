@@ -13,7 +13,6 @@ namespace schemagate::testing {
 namespace {
 
 const std::string kPsql = std::string(SG_PG_BINDIR) + "/psql";
-const std::string kPgDump = std::string(SG_PG_BINDIR) + "/pg_dump";
 
 const char* kPolicy =
     "mode: enforce\n"
@@ -74,15 +73,7 @@ class AfterCommit : public ProxiedPg {
     proxy_ = ProxyProcess::start(o);
   }
 
-  static std::string dump(const std::string& db) {
-    const auto r = run_command_split({kPgDump, "--schema-only", "--no-comments", "-d", pg_->conninfo("dbname=" + db)});
-    EXPECT_EQ(r.exit_code, 0) << r.errors;
-    std::string out, line;
-    std::istringstream in(r.output);
-    while (std::getline(in, line))  // pg_dump 15.14+ fences its output with a random key
-      if (line.rfind("\\restrict ", 0) != 0 && line.rfind("\\unrestrict ", 0) != 0) out += line + "\n";
-    return out;
-  }
+  static std::string dump(const std::string& db) { return schema_dump(*pg_, db); }
 
   std::string journal_list() const {
     const auto r = run_command({proxy_binary(), "migrations", "list", "--format", "json", "--state",

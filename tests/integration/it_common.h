@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -128,6 +129,19 @@ inline std::string run_deep_pipeline(PGconn* c, int queries, int row_bytes) {
   PQsetnonblocking(c, 0);
   if (!PQexitPipelineMode(c) && error.empty()) error = PQerrorMessage(c);
   return error;
+}
+
+/// `pg_dump --schema-only` of database `db`, for comparing a rewritten database with its twin.
+inline std::string schema_dump(const PgCluster& pg, const std::string& db) {
+  const auto r = run_command_split({std::string(SG_PG_BINDIR) + "/pg_dump", "--schema-only", "--no-comments", "-d",
+                                    pg.conninfo("dbname=" + db)});
+  EXPECT_EQ(r.exit_code, 0) << r.errors;
+  // pg_dump 15.14+ fences its output with \restrict/\unrestrict lines carrying a random key.
+  std::string out, line;
+  std::istringstream in(r.output);
+  while (std::getline(in, line))
+    if (line.rfind("\\restrict ", 0) != 0 && line.rfind("\\unrestrict ", 0) != 0) out += line + "\n";
+  return out;
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {

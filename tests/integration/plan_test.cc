@@ -13,7 +13,6 @@ namespace schemagate::testing {
 namespace {
 
 const std::string kPsql = std::string(SG_PG_BINDIR) + "/psql";
-const std::string kPgDump = std::string(SG_PG_BINDIR) + "/pg_dump";
 
 std::string policy_yaml(int batch_rows = 1000, int attempts = 3, const std::string& lock_timeout_rule = "pass") {
   return "mode: enforce\n"
@@ -78,16 +77,7 @@ class Plans : public ProxiedPg {
     }
   }
 
-  static std::string dump(const std::string& db) {
-    const auto r = run_command_split({kPgDump, "--schema-only", "--no-comments", "-d", pg_->conninfo("dbname=" + db)});
-    EXPECT_EQ(r.exit_code, 0) << r.errors;
-    // pg_dump 15.14+ fences its output with \restrict/\unrestrict lines carrying a random key.
-    std::string out, line;
-    std::istringstream in(r.output);
-    while (std::getline(in, line))
-      if (line.rfind("\\restrict ", 0) != 0 && line.rfind("\\unrestrict ", 0) != 0) out += line + "\n";
-    return out;
-  }
+  static std::string dump(const std::string& db) { return schema_dump(*pg_, db); }
 
   /// Runs `sql` through the proxy on `app` (psql, or libpq's extended protocol) and directly on
   /// `twin`; both schemas must then be the same.
