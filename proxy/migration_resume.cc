@@ -96,9 +96,11 @@ int resume_migration(StateStore& store, const std::string& id, const std::string
     err << "schemagate: " << (error.empty() ? "no migration with id " + id : error) << "\n";
     return 1;
   }
-  if (entry->status != PlanStatus::interrupted) {
+  const bool abandoned = entry->status == PlanStatus::running && store.abandoned(*entry);
+  if (entry->status != PlanStatus::interrupted && !abandoned) {
     err << "schemagate: migration " << id << " is " << to_string(entry->status)
-        << "; only an interrupted one can be resumed\n";
+        << (entry->status == PlanStatus::running ? " (held by " + entry->owner + ", whose lease is current)" : "")
+        << "; only an interrupted one, or a running one its proxy abandoned, can be resumed\n";
     return 1;
   }
   const auto plan = policy::commands::plan_from_json_text(entry->plan_json, error);
@@ -141,6 +143,26 @@ int resume_migration(StateStore& store, const std::string& id, const std::string
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, &old);
 
+  // The lease is renewed beside the plan: one phase (a CONCURRENTLY build) may outlast it.
+  std::atomic<bool> running{true};
+  std::thread renewer([&store, &running] {
+    std::string renew_error;
+    auto next = std::chrono::steady_clock::now() + std::chrono::milliseconds(kPlanLeaseRenewMs);
+    while (running.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (std::chrono::steady_clock::now() < next) continue;
+      next += std::chrono::milliseconds(kPlanLeaseRenewMs);
+      store.renew_leases(renew_error);
+    }
+  });
+  struct JoinRenewer {
+    std::atomic<bool>& running;
+    std::thread& t;
+    ~JoinRenewer() {
+      running = false;
+      t.join();
+    }
+  } join_renewer{running, renewer};
   PlanRunner runner(*plan, std::random_device{}(), resume, false);
   PlanJournalProgress journal(store, id, resume, wall_ms());
   PlanStep step;

@@ -315,6 +315,13 @@ awaitable<void> Server::sweep_loop() {
     co_await sweeper_.async_wait(net::redirect_error(use_awaitable, ec));
     const auto now = now_ms();
     const auto limits = source_->current()->config->limits;  // a reload may change them
+    if (now - leases_renewed_ms_ >= kPlanLeaseRenewMs) {
+      // The journal's leases on the plans this proxy runs: another proxy sharing the file, or a
+      // restarted one, leaves them alone while they are current.
+      leases_renewed_ms_ = now;
+      std::string lease_error;
+      if (!ctx_->store->renew_leases(lease_error)) spdlog::warn("plan journal: {}", lease_error);
+    }
     // Reused across ticks (cleared, capacity kept): the sweeper allocates nothing in steady state.
     auto& live = sweep_live_;
     {

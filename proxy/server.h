@@ -117,6 +117,7 @@ class Server final : public ServerControl {
   std::unique_ptr<approvals::AdminServer> admin_;  // stopped first in ~Server: it calls into ctx_->approvals
   bool stopping_ = false;  // on ioc_ threads only after start
   std::int64_t drain_deadline_ms_ = 0;
+  std::int64_t leases_renewed_ms_ = 0;  // sweep_loop: last renewal of the journal's plan leases
 
   std::atomic<bool> ddl_paused_{false};
   mutable std::mutex pause_mu_;

@@ -183,10 +183,14 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
   if (auto prior = in_transaction ? std::nullopt
                                   : store.find_resumable(entry.statement_hash, state_.user, state_.database, journal_error);
       prior && prior->plan_json == entry.plan_json) {
-    if (prior->status == PlanStatus::running) {
-      refusal = "the same statement is already running as migration " + prior->id + " (schemagate migrations show " +
-                prior->id + ")";
-    } else if (store.resume_plan(prior->id, journal_error)) {
+    // Claimed when interrupted, or running under a lease its proxy abandoned; refused while a
+    // live session (here or in another proxy on the file) runs it, or won the claim just now.
+    if (!store.resume_plan(prior->id, journal_error)) {
+      refusal = prior->status == PlanStatus::running
+                    ? "the same statement is already running as migration " + prior->id
+                    : "migration " + prior->id + " of the same statement could not be claimed: " + journal_error;
+      refusal += " (schemagate migrations show " + prior->id + ")";
+    } else {
       entry = *prior;
       resume = resume_point_of(*prior);
       out.clear();

@@ -1,5 +1,7 @@
 #include "proxy/sqlite_file.h"
 
+#include <cstdlib>
+
 #include <unistd.h>
 
 #include <chrono>
@@ -131,7 +133,8 @@ bool SqliteFile::switch_to_wal(std::string& mode, std::string& error) {
   }
 }
 
-bool SqliteFile::migrate(int application_id, int schema_version, const char* create_schema, std::string& error) {
+bool SqliteFile::migrate(int application_id, int schema_version, const char* create_schema, std::string& error,
+                         const std::vector<const char*>& upgrades) {
   if (!exec("BEGIN IMMEDIATE", "migrate", error)) return false;
   std::string app_id, version, tables;
   bool ok = pragma("PRAGMA application_id", app_id, error) && pragma("PRAGMA user_version", version, error) &&
@@ -144,10 +147,16 @@ bool SqliteFile::migrate(int application_id, int schema_version, const char* cre
     error = prefix() + "not a schemagate " + label_ + " (another application's SQLite file?)";
     ok = false;
   } else if (ok && version != std::to_string(schema_version)) {
-    // Later schema versions add their forward migrations here, each in this transaction.
-    error = prefix() + "schema version " + version + " is not supported by this schemagate (" +
-            std::to_string(schema_version) + "); written by a newer version?";
-    ok = false;
+    const int from = std::atoi(version.c_str());
+    if (from >= 1 && from < schema_version && static_cast<std::size_t>(schema_version - 1) <= upgrades.size()) {
+      for (int v = from; ok && v < schema_version; ++v)
+        ok = exec(upgrades[static_cast<std::size_t>(v - 1)], "upgrade schema", error);
+      ok = ok && exec("PRAGMA user_version = " + std::to_string(schema_version), "upgrade schema", error);
+    } else {
+      error = prefix() + "schema version " + version + " is not supported by this schemagate (" +
+              std::to_string(schema_version) + "); written by a newer version?";
+      ok = false;
+    }
   }
   if (!ok) {
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace schemagate::proxy {
@@ -60,7 +61,10 @@ class SqliteFile {
   bool open(std::string& error);
   /// Creates the schema in a new file, or checks an existing one against `application_id`
   /// and `schema_version` (BEGIN IMMEDIATE: two processes opening a fresh file create it once).
-  bool migrate(int application_id, int schema_version, const char* create_schema, std::string& error);
+  /// `upgrades[i]` is the SQL that takes a file from version i + 1 to i + 2; an older file is
+  /// brought forward through them in the same transaction.
+  bool migrate(int application_id, int schema_version, const char* create_schema, std::string& error,
+               const std::vector<const char*>& upgrades = {});
 
   /// Runs constant SQL (never text from outside: that is bound to prepared statements).
   bool exec(const std::string& sql, const char* op, std::string& error);

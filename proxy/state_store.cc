@@ -5,7 +5,12 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <mutex>
 
 namespace schemagate::proxy {
@@ -13,7 +18,7 @@ namespace {
 
 // The schema this code reads and writes. A newer schemagate migrates older files forward in
 // migrate(); an older one refuses a newer file rather than misread it.
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 // PRAGMA application_id ("SGPJ"): tells our journal apart from any other SQLite file that
 // state.path might point at by mistake.
 constexpr int kApplicationId = 0x5347504a;
@@ -36,23 +41,35 @@ CREATE TABLE plans (
   status           TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
   error            TEXT NOT NULL,
   created_ms       INTEGER NOT NULL,
-  updated_ms       INTEGER NOT NULL
+  updated_ms       INTEGER NOT NULL,
+  owner            TEXT NOT NULL DEFAULT '',
+  lease_until_ms   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX plans_resumable ON plans (statement_hash, user_name, database_name, created_ms);
 CREATE INDEX plans_created ON plans (created_ms);
 CREATE INDEX plans_running ON plans (status) WHERE status = 'running';
 )";
+// Version 1 had no leases: its running entries read as abandoned (owner '', lease 0).
+constexpr const char* kUpgradeTo2 =
+    "ALTER TABLE plans ADD COLUMN owner TEXT NOT NULL DEFAULT ''; "
+    "ALTER TABLE plans ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;";
 
 // Column order read_row() expects. rowid breaks ties between entries created in the same ms.
 #define SG_PLAN_COLUMNS                                                                                   \
   "id, statement_hash, user_name, database_name, client_addr, application_name, statement, rule_id, " \
-  "plan_json, phase_count, phases_done, rows_backfilled, backfill_resume, status, error, created_ms, updated_ms"
+  "plan_json, phase_count, phases_done, rows_backfilled, backfill_resume, status, error, created_ms, updated_ms, " \
+  "owner, lease_until_ms"
 #define SG_NEWEST_FIRST " ORDER BY created_ms DESC, rowid DESC"
 
 constexpr const char* kInsert = "INSERT INTO plans (" SG_PLAN_COLUMNS
-                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+// Claims an entry: interrupted, or running under the very lease judged abandoned (so that a
+// renewal by a live owner in between makes the claim fail).
 constexpr const char* kResume =
-    "UPDATE plans SET status = 'running', error = '', updated_ms = ?2 WHERE id = ?1 AND status = 'interrupted'";
+    "UPDATE plans SET status = 'running', error = '', updated_ms = ?2, owner = ?3, lease_until_ms = ?4 "
+    "WHERE id = ?1 AND (status = 'interrupted' OR (?5 AND status = 'running' AND owner = ?6 AND lease_until_ms = ?7))";
+constexpr const char* kRenew = "UPDATE plans SET lease_until_ms = ?2 WHERE owner = ?1 AND status = 'running'";
+constexpr const char* kRunning = "SELECT id, owner, lease_until_ms FROM plans WHERE status = 'running'";
 constexpr const char* kPhaseDone =
     "UPDATE plans SET phases_done = ?2, backfill_resume = '', updated_ms = ?3 "
     "WHERE id = ?1 AND ?2 BETWEEN 0 AND phase_count";
@@ -65,7 +82,8 @@ constexpr const char* kFindResumable = "SELECT " SG_PLAN_COLUMNS
 constexpr const char* kGet = "SELECT " SG_PLAN_COLUMNS " FROM plans WHERE id = ?1";
 constexpr const char* kList = "SELECT " SG_PLAN_COLUMNS " FROM plans" SG_NEWEST_FIRST " LIMIT ?1";
 constexpr const char* kMarkInterrupted =
-    "UPDATE plans SET status = 'interrupted', updated_ms = ?1 WHERE status = 'running'";
+    "UPDATE plans SET status = 'interrupted', updated_ms = ?1 "
+    "WHERE id = ?2 AND status = 'running' AND owner = ?3 AND lease_until_ms = ?4";
 #undef SG_PLAN_COLUMNS
 #undef SG_NEWEST_FIRST
 
@@ -112,6 +130,8 @@ bool read_row(sqlite3_stmt* s, PlanJournalEntry& e) {
   e.error = column_text(s, 14);
   e.created_ms = sqlite3_column_int64(s, 15);
   e.updated_ms = sqlite3_column_int64(s, 16);
+  e.owner = column_text(s, 17);
+  e.lease_until_ms = sqlite3_column_int64(s, 18);
   if (!status) return false;
   e.status = *status;
   return true;
@@ -122,8 +142,15 @@ class SqliteStateStore final : public StateStore {
   explicit SqliteStateStore(std::string path) : path_(path), file_(std::move(path), "plan journal") {}
 
   bool open(std::string& error) {
-    if (!file_.open(error) || !file_.migrate(kApplicationId, kSchemaVersion, kCreateSchema, error)) return false;
+    if (!file_.open(error) || !file_.migrate(kApplicationId, kSchemaVersion, kCreateSchema, error, {kUpgradeTo2}))
+      return false;
+    owner_ = PlanOwner::this_process();
+    if (owner_.token.empty()) {
+      error = "plan journal " + path_ + ": RAND_bytes failed";
+      return false;
+    }
     return prepare(kInsert, insert_, error) && prepare(kResume, resume_, error) &&
+           prepare(kRenew, renew_, error) && prepare(kRunning, running_, error) &&
            prepare(kPhaseDone, phase_done_, error) && prepare(kBackfill, backfill_, error) &&
            prepare(kFinish, finish_, error) && prepare(kFindResumable, find_resumable_, error) &&
            prepare(kGet, get_, error) && prepare(kList, list_, error) &&
@@ -140,6 +167,8 @@ class SqliteStateStore final : public StateStore {
     std::lock_guard lock(mu_);
     e.status = PlanStatus::running;
     e.created_ms = e.updated_ms = now_ms();
+    e.owner = owner_.text();
+    e.lease_until_ms = e.created_ms + kPlanLeaseMs;
     // 2^64 ids make a collision all but impossible; should one happen, draw again.
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (!random_id(e.id)) {
@@ -150,7 +179,7 @@ class SqliteStateStore final : public StateStore {
       c.text(e.id).text(e.statement_hash).text(e.user).text(e.database).text(e.client_addr).text(e.application_name);
       c.text(e.statement).text(e.rule_id).text(e.plan_json).integer(e.phase_count).integer(e.phases_done);
       c.integer(e.rows_backfilled).text(e.backfill_resume).text(to_string(e.status)).text(e.error);
-      c.integer(e.created_ms).integer(e.updated_ms);
+      c.integer(e.created_ms).integer(e.updated_ms).text(e.owner).integer(e.lease_until_ms);
       const int rc = c.step();
       if (rc == SQLITE_DONE) return true;
       if (rc != SQLITE_CONSTRAINT_PRIMARYKEY) return fail("begin_plan", error);
@@ -160,12 +189,27 @@ class SqliteStateStore final : public StateStore {
 
   bool resume_plan(const std::string& id, std::string& error) override {
     std::lock_guard lock(mu_);
+    const auto e = get_locked(id, error);
+    if (!e) return error.empty() ? explain_no_change("resume_plan", id, error) : false;
+    const std::int64_t now = now_ms();
+    const bool abandoned_run = e->status == PlanStatus::running && abandoned(*e, now);
     Call c(resume_.get());
-    c.text(id).integer(now_ms());
+    c.text(id).integer(now).text(owner_.text()).integer(now + kPlanLeaseMs).integer(abandoned_run ? 1 : 0);
+    c.text(e->owner).integer(e->lease_until_ms);
     if (c.step() != SQLITE_DONE) return fail("resume_plan", error);
     if (sqlite3_changes(file_.db()) == 1) return true;
     return explain_no_change("resume_plan", id, error);
   }
+
+  bool renew_leases(std::string& error) override {
+    std::lock_guard lock(mu_);
+    Call c(renew_.get());
+    c.text(owner_.text()).integer(now_ms() + kPlanLeaseMs);
+    if (c.step() != SQLITE_DONE) return fail("renew_leases", error);
+    return true;
+  }
+
+  bool abandoned(const PlanJournalEntry& e) const override { return abandoned(e, now_ms()); }
 
   bool record_phase_done(const std::string& id, int phases_done, std::string& error) override {
     std::lock_guard lock(mu_);
@@ -239,17 +283,50 @@ class SqliteStateStore final : public StateStore {
 
   int mark_running_interrupted(std::string& error) override {
     std::lock_guard lock(mu_);
-    Call c(mark_interrupted_.get());
-    c.integer(now_ms());
-    if (c.step() != SQLITE_DONE) {
-      fail("mark_running_interrupted", error);
-      return -1;
+    struct Running {
+      std::string id, owner;
+      std::int64_t lease_until_ms;
+    };
+    std::vector<Running> gone;
+    const std::int64_t now = now_ms();
+    {
+      Call c(running_.get());
+      for (;;) {
+        const int rc = c.step();
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) {
+          fail("mark_running_interrupted", error);
+          return -1;
+        }
+        PlanJournalEntry e;
+        e.owner = column_text(c.stmt(), 1);
+        e.lease_until_ms = sqlite3_column_int64(c.stmt(), 2);
+        if (abandoned(e, now)) gone.push_back({column_text(c.stmt(), 0), e.owner, e.lease_until_ms});
+      }
     }
-    return sqlite3_changes(file_.db());
+    int marked = 0;
+    for (const auto& r : gone) {
+      Call c(mark_interrupted_.get());
+      c.integer(now).text(r.id).text(r.owner).integer(r.lease_until_ms);
+      if (c.step() != SQLITE_DONE) {
+        fail("mark_running_interrupted", error);
+        return -1;
+      }
+      marked += sqlite3_changes(file_.db());
+    }
+    return marked;
   }
 
  private:
   bool fail(const char* op, std::string& error) const { return file_.fail(op, error); }
+
+  // A running entry nobody runs any more: its lease ran out, or it names a process on this host
+  // that is gone (a proxy killed and restarted does not wait for its old leases to run out).
+  bool abandoned(const PlanJournalEntry& e, std::int64_t now) const {
+    if (e.lease_until_ms < now) return true;
+    const auto holder = PlanOwner::parse(e.owner);
+    return !holder || holder->gone(owner_);
+  }
   bool prepare(const char* sql, Stmt& out, std::string& error) { return file_.prepare(sql, out, error); }
 
   void bad_status(const char* op, const std::string& id, std::string& error) const {
@@ -286,6 +363,8 @@ class SqliteStateStore final : public StateStore {
     const std::string what = "plan journal " + path_ + ": " + op + ": ";
     const std::string_view o(op);
     if (!e) error = what + "no plan with id " + id;
+    else if (o == "resume_plan" && e->status == PlanStatus::running)
+      error = what + "plan " + id + " is running, not interrupted (held by " + e->owner + ")";
     else if (o == "resume_plan") error = what + "plan " + id + " is " + to_string(e->status) + ", not interrupted";
     else if (o == "record_phase_done")
       error = what + "phases_done " + std::to_string(phases_done) + " is out of range for plan " + id + " (0 to " +
@@ -297,10 +376,43 @@ class SqliteStateStore final : public StateStore {
   const std::string path_;
   std::mutex mu_;     // one connection, one statement at a time
   SqliteFile file_;   // declared before the statements: destroyed after them
-  Stmt insert_, resume_, phase_done_, backfill_, finish_, find_resumable_, get_, list_, mark_interrupted_;
+  PlanOwner owner_;
+  Stmt insert_, resume_, renew_, running_, phase_done_, backfill_, finish_, find_resumable_, get_, list_,
+      mark_interrupted_;
 };
 
 }  // namespace
+
+std::string PlanOwner::text() const { return host + "/" + std::to_string(pid) + "/" + token; }
+
+std::optional<PlanOwner> PlanOwner::parse(std::string_view text) {
+  const auto last = text.rfind('/');
+  if (last == std::string_view::npos || last == 0) return std::nullopt;
+  const auto mid = text.rfind('/', last - 1);
+  if (mid == std::string_view::npos) return std::nullopt;
+  PlanOwner o;
+  o.host = std::string(text.substr(0, mid));
+  const auto pid = text.substr(mid + 1, last - mid - 1);
+  if (std::from_chars(pid.data(), pid.data() + pid.size(), o.pid).ec != std::errc{} || o.pid <= 0) return std::nullopt;
+  o.token = std::string(text.substr(last + 1));
+  return o;
+}
+
+PlanOwner PlanOwner::this_process() {
+  PlanOwner o;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) o.host = host;
+  o.pid = static_cast<long>(::getpid());
+  unsigned char b[6];
+  if (RAND_bytes(b, sizeof b) == 1) o.token = to_hex(b, sizeof b);
+  return o;
+}
+
+bool PlanOwner::gone(const PlanOwner& self) const {
+  if (host != self.host) return false;
+  if (pid == self.pid) return token != self.token;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
 
 const char* to_string(PlanStatus s) {
   switch (s) {

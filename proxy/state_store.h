@@ -24,6 +24,28 @@ std::optional<PlanStatus> parse_plan_status(std::string_view text);
 /// Lower-case hex SHA-256 of a statement's text: the key a resumed plan is found by.
 std::string statement_hash(std::string_view statement);
 
+/// Who runs a journaled plan: host, process id, and a random token drawn when the store was
+/// opened (a restarted proxy may get its old pid back; in a container it is pid 1 every time).
+struct PlanOwner {
+  std::string host;
+  long pid = 0;
+  std::string token;
+
+  std::string text() const;  // "host/pid/token", as stored
+  static std::optional<PlanOwner> parse(std::string_view text);
+  /// This process, with a fresh token (empty if the CSPRNG failed).
+  static PlanOwner this_process();
+  /// Whether the process this names has gone, as `self` can tell: on self's host, its pid no
+  /// longer exists, or it is self's pid with another token (an earlier incarnation). On another
+  /// host nobody can tell: only the lease says.
+  bool gone(const PlanOwner& self) const;
+};
+
+/// A running plan's lease: its owner renews it every kPlanLeaseRenewMs; one not renewed for
+/// kPlanLeaseMs (or whose owner is gone) is abandoned and may be resumed by anyone.
+inline constexpr std::int64_t kPlanLeaseMs = 60000;
+inline constexpr std::int64_t kPlanLeaseRenewMs = 10000;
+
 /// One journaled plan.
 struct PlanJournalEntry {
   std::string id;              // assigned by begin_plan: 16 lower-case hex chars from a CSPRNG
@@ -39,6 +61,8 @@ struct PlanJournalEntry {
   PlanStatus status = PlanStatus::running;
   std::string error;           // "SQLSTATE: message" of the failure, empty otherwise
   std::int64_t created_ms = 0, updated_ms = 0;  // wall clock, ms since the Unix epoch (set by the store)
+  std::string owner;                // PlanOwner::text() of the process that runs (or last ran) it
+  std::int64_t lease_until_ms = 0;  // running: abandoned once this has passed without a renewal
 };
 
 /// The journal. Thread-safe: called from several I/O threads at once. Every call either does
@@ -50,9 +74,15 @@ class StateStore {
 
   /// Records a new plan with status running; fills in `entry.id`, `created_ms`, `updated_ms`.
   virtual bool begin_plan(PlanJournalEntry& entry, std::string& error) = 0;
-  /// Claims an interrupted plan for resuming: running again, atomically, so that of two
-  /// sessions resuming the same plan exactly one wins. False if it is not interrupted.
+  /// Claims a plan for resuming — interrupted, or running but abandoned — under this store's
+  /// lease, atomically, so that of two sessions resuming the same plan exactly one wins. False
+  /// otherwise (a live owner still runs it, or it ended).
   virtual bool resume_plan(const std::string& id, std::string& error) = 0;
+  /// Extends the lease of every running plan this store's process owns (call every
+  /// kPlanLeaseRenewMs while plans run; a long CONCURRENTLY build records no progress for minutes).
+  virtual bool renew_leases(std::string& error) = 0;
+  /// A running entry whose lease has run out or whose owner is gone.
+  virtual bool abandoned(const PlanJournalEntry& entry) const = 0;
   /// Phases [0, phases_done) are finished; the backfill position is reset with each phase.
   virtual bool record_phase_done(const std::string& id, int phases_done, std::string& error) = 0;
   /// Progress of the running backfill phase: rows so far (whole plan) and where to go on from.
@@ -67,8 +97,8 @@ class StateStore {
   virtual std::optional<PlanJournalEntry> get(const std::string& id, std::string& error) = 0;
   /// At most `limit` entries (0: all), newest first.
   virtual std::vector<PlanJournalEntry> list(std::size_t limit, std::string& error) = 0;
-  /// At proxy start: entries a crashed proxy left `running` become `interrupted`; returns how
-  /// many, or -1 on error.
+  /// At proxy start: running entries that are abandoned (a crashed proxy left them; not those
+  /// of another live proxy sharing the file) become `interrupted`; returns how many, or -1.
   virtual int mark_running_interrupted(std::string& error) = 0;
 };
 
