@@ -112,6 +112,7 @@ awaitable<PlanStep> Session::drive_plan(PlanRunner& runner, PlanJournalProgress&
         break;
       }
       case PlanStep::sleep:
+        journal_progress(true);  // a pause is a checkpoint: a proxy killed in it resumes exactly here
         co_await sleep_unless_cancelled(step.sleep_ms);
         break;
       case PlanStep::statement_done:

@@ -325,7 +325,7 @@ class SqliteStateStore final : public StateStore {
   bool abandoned(const PlanJournalEntry& e, std::int64_t now) const {
     if (e.lease_until_ms < now) return true;
     const auto holder = PlanOwner::parse(e.owner);
-    return !holder || holder->gone(owner_);
+    return !holder || holder->gone(owner_, e.lease_until_ms);
   }
   bool prepare(const char* sql, Stmt& out, std::string& error) { return file_.prepare(sql, out, error); }
 
@@ -403,14 +403,16 @@ PlanOwner PlanOwner::this_process() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) == 0) o.host = host;
   o.pid = static_cast<long>(::getpid());
+  static const std::int64_t started = wall_clock_ms();  // before this process renewed any lease
+  o.started_ms = started;
   unsigned char b[6];
   if (RAND_bytes(b, sizeof b) == 1) o.token = to_hex(b, sizeof b);
   return o;
 }
 
-bool PlanOwner::gone(const PlanOwner& self) const {
+bool PlanOwner::gone(const PlanOwner& self, std::int64_t lease_until_ms) const {
   if (host != self.host) return false;
-  if (pid == self.pid) return token != self.token;
+  if (pid == self.pid) return token != self.token && lease_until_ms - kPlanLeaseMs < self.started_ms;
   return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 

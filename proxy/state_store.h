@@ -30,15 +30,17 @@ struct PlanOwner {
   std::string host;
   long pid = 0;
   std::string token;
+  std::int64_t started_ms = 0;  // this_process() only: when this process first asked (not stored)
 
   std::string text() const;  // "host/pid/token", as stored
   static std::optional<PlanOwner> parse(std::string_view text);
   /// This process, with a fresh token (empty if the CSPRNG failed).
   static PlanOwner this_process();
-  /// Whether the process this names has gone, as `self` can tell: on self's host, its pid no
-  /// longer exists, or it is self's pid with another token (an earlier incarnation). On another
-  /// host nobody can tell: only the lease says.
-  bool gone(const PlanOwner& self) const;
+  /// Whether the process this names, whose lease runs until `lease_until_ms`, has gone, as `self`
+  /// can tell: on self's host, its pid no longer exists, or it is self's pid with another token
+  /// and its lease was last renewed before self started (an earlier incarnation: in a container
+  /// every start is pid 1). On another host nobody can tell: only the lease says.
+  bool gone(const PlanOwner& self, std::int64_t lease_until_ms) const;
 };
 
 /// A running plan's lease: its owner renews it every kPlanLeaseRenewMs; one not renewed for

@@ -360,7 +360,7 @@ TEST_F(Plans, MigrationsResumeFinishesAnInterruptedPlanWithoutTheClient) {
   const auto again =
       run_command({proxy_binary(), "migrations", "resume", id, "--state", journal, "--dsn", pg_->conninfo("dbname=app")});
   EXPECT_EQ(again.exit_code, 1);
-  EXPECT_NE(again.output.find("is succeeded; only an interrupted one can be resumed"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("is succeeded; only an interrupted one, or a running one its proxy abandoned, can be resumed"), std::string::npos) << again.output;
   // The twin: the same statement applied directly gives the same schema.
   ASSERT_TRUE(direct("dbname=twin").exec("ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()").ok);
   EXPECT_EQ(dump("app"), dump("twin"));
@@ -395,6 +395,51 @@ TEST_F(Plans, AProxyKilledMidBackfillResumesWhenTheStatementIsSentAgain) {
   EXPECT_EQ(tokens_filled(app), 20000);
   const auto listed = run_command({proxy_binary(), "migrations", "list", "--format", "json", "--state", journal});
   EXPECT_NE(listed.output.find("\"succeeded\""), std::string::npos) << listed.output;
+}
+
+// Two proxies on one journal file (one host): a proxy that starts leaves alone the plan the
+// other one runs, refuses to run the same statement twice, and takes the plan over once the
+// process that ran it is gone.
+TEST_F(Plans, ProxiesSharingAJournalLeaveEachOthersPlansAloneUntilTheOwnerIsGone) {
+  // One batch fills the table, then the backfill pauses for a minute before the batch that
+  // finds no row: the plan is deterministically running meanwhile.
+  std::string policy = policy_yaml(50000);
+  policy.insert(policy.find("rules:"), "  backfill_pause: 60s\n");
+  proxy_ = start_proxy(policy);
+  const std::string journal = proxy_->dir() + "/state.db";
+  const std::string sql = "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid()";
+  auto app = direct("dbname=app");
+  auto first = via_proxy("dbname=app");
+  ASSERT_TRUE(PQsendQuery(first.get(), sql.c_str()));
+  ASSERT_TRUE(eventually([&] { return tokens_filled(app) == 20000; }, 60s));
+
+  TempDir& dir = policy_dirs_.emplace_back("sg-policy");
+  write_file(dir.file("policy.yaml"), policy);
+  ProxyOptions o;
+  o.upstream_port = pg_->port();
+  o.policy_mode = "enforce";
+  o.extra_args = {"--policy", dir.file("policy.yaml"), "--state", journal};
+  auto second = ProxyProcess::start(o);
+  EXPECT_EQ(second->log().find("marked interrupted"), std::string::npos) << second->log();
+  const auto listed = run_command({proxy_binary(), "migrations", "list", "--format", "json", "--state", journal});
+  EXPECT_NE(listed.output.find("\"running\""), std::string::npos) << listed.output;
+  auto c = pq_connect_ok(second->conninfo("dbname=app"));
+  const auto twice = c.exec(sql);
+  EXPECT_EQ(twice.sqlstate, "SG004") << twice.message;
+  EXPECT_NE(twice.message.find("already running as migration"), std::string::npos) << twice.message;
+
+  proxy_->kill_hard();  // the owner is gone: its lease need not run out first
+  std::vector<std::string> notices;
+  PQsetNoticeReceiver(c.get(), collect_notice, &notices);
+  const auto r = c.exec(sql);
+  ASSERT_TRUE(r.ok) << r.sqlstate << " " << r.message;
+  bool resumed = false;
+  for (const auto& n : notices) resumed = resumed || n.find("resuming migration") != std::string::npos;
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(app.scalar("SELECT count(*) FROM orders WHERE token IS NULL"), "0");
+  const auto done = run_command({proxy_binary(), "migrations", "list", "--format", "json", "--state", journal});
+  EXPECT_NE(done.output.find("\"succeeded\""), std::string::npos) << done.output;
+  EXPECT_EQ(done.output.find("\"running\""), std::string::npos) << done.output;
 }
 
 TEST_F(Plans, ADatabaseRestartMidPlanIsReportedAndTheStatementResumesLater) {

@@ -265,13 +265,103 @@ TEST_F(StateStoreTest, MarkRunningInterrupted) {
   const auto d = begin(*s, entry("CREATE INDEX d ON t (d)"));
   ASSERT_TRUE(s->finish_plan(d, PlanStatus::failed, "23505: duplicate key", error)) << error;
 
-  EXPECT_EQ(s->mark_running_interrupted(error), 2) << error;
+  EXPECT_EQ(s->mark_running_interrupted(error), 0) << error;  // its own plans run: nothing abandoned
+  // A restarted proxy takes them over: the process that ran them is gone.
+  raw_exec("UPDATE plans SET owner = '" + PlanOwner::this_process().host + "/4194305/gone'");
+  auto restarted = open();
+  ASSERT_NE(restarted, nullptr);
+  EXPECT_EQ(restarted->mark_running_interrupted(error), 2) << error;
   EXPECT_EQ(must_get(*s, a).status, PlanStatus::interrupted);
   EXPECT_EQ(must_get(*s, b).status, PlanStatus::interrupted);
   EXPECT_EQ(must_get(*s, c).status, PlanStatus::succeeded);
   EXPECT_EQ(must_get(*s, d).status, PlanStatus::failed);
   EXPECT_EQ(must_get(*s, d).error, "23505: duplicate key");
-  EXPECT_EQ(s->mark_running_interrupted(error), 0) << error;
+  EXPECT_EQ(restarted->mark_running_interrupted(error), 0) << error;
+}
+
+// Several proxies share one file: a proxy that starts must leave alone the plans another live
+// proxy runs, and take over only those whose owner is gone or whose lease ran out.
+TEST_F(StateStoreTest, LeasesOfLiveOwnersAreRespectedAndAbandonedOnesAreTakenOver) {
+  auto s = open();
+  ASSERT_NE(s, nullptr);
+  std::string error;
+  const auto live_here = begin(*s, entry("CREATE INDEX a ON t (a)"));
+  const auto other_host = begin(*s, entry("CREATE INDEX b ON t (b)"));
+  const auto dead_here = begin(*s, entry("CREATE INDEX c ON t (c)"));
+  const auto expired = begin(*s, entry("CREATE INDEX d ON t (d)"));
+  const PlanOwner me = PlanOwner::this_process();
+  // The parent process (the test runner) is alive; pid 2^22 + 1 is above Linux's pid_max.
+  raw_exec("UPDATE plans SET owner = '" + me.host + "/" + std::to_string(::getppid()) + "/aa' WHERE id = '" + live_here + "';"
+           "UPDATE plans SET owner = 'elsewhere.example/77/bb' WHERE id = '" + other_host + "';"
+           "UPDATE plans SET owner = '" + me.host + "/4194305/cc' WHERE id = '" + dead_here + "';"
+           "UPDATE plans SET owner = 'elsewhere.example/78/dd', lease_until_ms = 1000 WHERE id = '" + expired + "';");
+  EXPECT_FALSE(s->abandoned(must_get(*s, live_here)));
+  EXPECT_FALSE(s->abandoned(must_get(*s, other_host)));
+  EXPECT_TRUE(s->abandoned(must_get(*s, dead_here)));
+  EXPECT_TRUE(s->abandoned(must_get(*s, expired)));
+
+  EXPECT_FALSE(s->resume_plan(live_here, error));
+  EXPECT_NE(error.find("held by " + me.host + "/"), std::string::npos) << error;
+  EXPECT_FALSE(s->resume_plan(other_host, error));
+  // An abandoned running plan is claimed directly, under this store's lease.
+  ASSERT_TRUE(s->resume_plan(dead_here, error)) << error;
+  const auto claimed = must_get(*s, dead_here);
+  EXPECT_EQ(claimed.status, PlanStatus::running);
+  EXPECT_FALSE(s->abandoned(claimed));
+  EXPECT_EQ(PlanOwner::parse(claimed.owner).value_or(PlanOwner{}).pid, static_cast<long>(::getpid()));
+
+  auto starting = open();
+  ASSERT_NE(starting, nullptr);
+  EXPECT_EQ(starting->mark_running_interrupted(error), 1) << error;  // expired (dead_here is s's now)
+  EXPECT_EQ(must_get(*s, live_here).status, PlanStatus::running);
+  EXPECT_EQ(must_get(*s, other_host).status, PlanStatus::running);
+  EXPECT_EQ(must_get(*s, expired).status, PlanStatus::interrupted);
+}
+
+TEST_F(StateStoreTest, RenewingExtendsOnlyTheOwnersLeases) {
+  auto a = open();
+  auto b = open();
+  ASSERT_TRUE(a && b);
+  std::string error;
+  const auto mine = begin(*a, entry("CREATE INDEX a ON t (a)"));
+  const auto theirs = begin(*b, entry("CREATE INDEX b ON t (b)"));
+  raw_exec("UPDATE plans SET lease_until_ms = 5000");
+  ASSERT_TRUE(a->renew_leases(error)) << error;
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_GE(must_get(*a, mine).lease_until_ms, now + kPlanLeaseMs - 60000);
+  EXPECT_EQ(must_get(*a, theirs).lease_until_ms, 5000);
+  // A finished plan keeps its last lease: renewing touches running entries only.
+  ASSERT_TRUE(a->finish_plan(mine, PlanStatus::succeeded, "", error)) << error;
+  raw_exec("UPDATE plans SET lease_until_ms = 7000 WHERE id = '" + mine + "'");
+  ASSERT_TRUE(a->renew_leases(error)) << error;
+  EXPECT_EQ(must_get(*a, mine).lease_until_ms, 7000);
+}
+
+TEST_F(StateStoreTest, AVersion1JournalIsUpgradedAndItsRunningPlansAreAbandoned) {
+  raw_exec(R"(
+CREATE TABLE plans (
+  id TEXT PRIMARY KEY, statement_hash TEXT NOT NULL, user_name TEXT NOT NULL, database_name TEXT NOT NULL,
+  client_addr TEXT NOT NULL, application_name TEXT NOT NULL, statement TEXT NOT NULL, rule_id TEXT NOT NULL,
+  plan_json TEXT NOT NULL, phase_count INTEGER NOT NULL, phases_done INTEGER NOT NULL, rows_backfilled INTEGER NOT NULL,
+  backfill_resume TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+  error TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+INSERT INTO plans VALUES ('00000000000000aa', 'h', 'app', 'shop', '', '', 'CREATE INDEX i ON t (a)', 'r', '{}', 2, 1, 0, '',
+  'running', '', 1, 1);
+PRAGMA application_id = 1397182538;
+PRAGMA user_version = 1;
+)");
+  auto s = open();
+  ASSERT_NE(s, nullptr);
+  const auto old = must_get(*s, "00000000000000aa");
+  EXPECT_EQ(old.owner, "");
+  EXPECT_EQ(old.phases_done, 1);
+  EXPECT_TRUE(s->abandoned(old));
+  std::string error;
+  EXPECT_EQ(s->mark_running_interrupted(error), 1) << error;
+  const auto fresh = begin(*s, entry("CREATE INDEX j ON t (b)"));
+  EXPECT_FALSE(must_get(*s, fresh).owner.empty());
 }
 
 TEST_F(StateStoreTest, ListIsNewestFirstAndLimited) {
@@ -326,7 +416,10 @@ TEST_F(StateStoreTest, ReopeningKeepsEverything) {
   EXPECT_EQ(got.backfill_resume, "[42]");
   EXPECT_EQ(got.statement, "ALTER TABLE t ADD c int DEFAULT random()");
   std::string error;
-  EXPECT_EQ(s->mark_running_interrupted(error), 1) << error;  // what a restarted proxy does
+  // Reopened in the same process, the entry's lease is current: it may be another live store.
+  EXPECT_EQ(s->mark_running_interrupted(error), 0) << error;
+  raw_exec("UPDATE plans SET lease_until_ms = 1000");  // a proxy that stopped renewing long ago
+  EXPECT_EQ(s->mark_running_interrupted(error), 1) << error;
 }
 
 TEST_F(StateStoreTest, InMemoryJournalWorks) {
