@@ -160,7 +160,9 @@ Json entry_json(const PlanJournalEntry& e, bool with_plan) {
             {"created", iso_utc(e.created_ms)},
             {"created_ms", e.created_ms},
             {"updated", iso_utc(e.updated_ms)},
-            {"updated_ms", e.updated_ms}};
+            {"updated_ms", e.updated_ms},
+            {"owner", e.owner},
+            {"lease_until_ms", e.lease_until_ms}};
   if (with_plan) {
     // The store keeps the plan as opaque text; embed it as JSON when it is JSON.
     auto plan = Json::parse(e.plan_json, nullptr, false);
@@ -221,6 +223,8 @@ void print_entry(std::ostream& out, const PlanJournalEntry& e) {
   field(out, "error", e.error.empty() ? "-" : printable(e.error, true));
   field(out, "created", iso_utc(e.created_ms));
   field(out, "updated", iso_utc(e.updated_ms));
+  field(out, "owner", e.owner.empty() ? "-" : printable(e.owner, true));
+  if (e.status == PlanStatus::running) field(out, "lease until", iso_utc(e.lease_until_ms));
   field(out, "statement hash", e.statement_hash);
   field(out, "statement", printable(e.statement, false), true);
   const auto plan = Json::parse(e.plan_json, nullptr, false);
