@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "policy/commands/output.h"
+#include "proxy/monotonic_clock.h"
 #include "proxy/plan_journal.h"
 #include "proxy/plan_runner.h"
 
@@ -31,11 +32,6 @@ extern "C" void on_sigint(int) {
     char buf[128];
     PQcancel(c, buf, sizeof buf);
   }
-}
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
 }
 
 std::string field(const PGresult* r, int code) {
@@ -164,26 +160,26 @@ int resume_migration(StateStore& store, const std::string& id, const std::string
     }
   } join_renewer{running, renewer};
   PlanRunner runner(*plan, std::random_device{}(), resume, false);
-  PlanJournalProgress journal(store, id, resume, wall_ms());
+  PlanJournalProgress journal(store, id, resume, monotonic_ms());
   PlanStep step;
   for (;;) {
     if (g_interrupted) runner.cancel();
-    step = runner.next(wall_ms());
+    step = runner.next(monotonic_ms());
     if (step.kind == PlanStep::done || step.kind == PlanStep::failed) break;
     if (step.kind == PlanStep::query) {
       const auto result = run_query(conn.get(), step.sql);
-      runner.on_result(result, wall_ms());
-      if (!journal.update(runner, wall_ms(), false, error)) err << "schemagate: plan journal: " << error << "\n";
+      runner.on_result(result, monotonic_ms());
+      if (!journal.update(runner, monotonic_ms(), false, error)) err << "schemagate: plan journal: " << error << "\n";
     } else if (step.kind == PlanStep::sleep) {
-      const auto until = wall_ms() + step.sleep_ms;
-      while (!g_interrupted && wall_ms() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const auto until = monotonic_ms() + step.sleep_ms;
+      while (!g_interrupted && monotonic_ms() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     } else if (step.kind == PlanStep::statement_done) {
       // the client that sent the statement is not here: nothing to answer
     } else if (step.kind == PlanStep::notice) {
       out << "NOTICE:  " << step.text << "\n" << std::flush;
     }
   }
-  journal.update(runner, wall_ms(), true, error);
+  journal.update(runner, monotonic_ms(), true, error);
   const PlanStatus status = journal.finish(runner, step, false, error);
   if (!error.empty()) err << "schemagate: plan journal: " << error << "\n";
   ::sigaction(SIGINT, &old, nullptr);

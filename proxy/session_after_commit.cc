@@ -23,6 +23,7 @@
 #include "protocol/backend.h"
 #include "protocol/frontend.h"
 #include "protocol/tags.h"
+#include "proxy/monotonic_clock.h"
 #include "proxy/session.h"
 
 namespace schemagate::proxy {
@@ -30,11 +31,6 @@ namespace schemagate::proxy {
 namespace tag = protocol::tag;
 
 namespace {
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // COMMIT | END [WORK | TRANSACTION] [;], or the same for ROLLBACK | ABORT; nothing else (no
 // comments, no AND CHAIN): what is not recognised falls back to the journal.
@@ -102,7 +98,7 @@ void Session::give_up_waiting(bool maybe_committed, const std::string& why) {
     if (!ctx_->store->finish_plan(w.plan_id, status, "SG004: " + why, error))
       spdlog::warn("[{}] plan journal: {}", state_.id, error);
     if (!ctx_->audit->plan_finished(audit_session(), w.plan_id, maybe_committed ? "interrupted" : "failed",
-                                    wall_ms() - w.started_ms, why))
+                                    monotonic_ms() - w.started_ms, why))
       ctx_->metrics->add(Counter::audit_failures);
     ctx_->metrics->add(Counter::plans_failed);
     if (maybe_committed)
@@ -156,7 +152,7 @@ awaitable<bool> Session::commit_and_run_waiting(std::size_t size, char terminato
     ResumePoint from;
     from.phase = w.first_phase;
     PlanRunner runner(*w.plan, std::random_device{}(), from, false);
-    PlanJournalProgress journal(*ctx_->store, w.plan_id, from, wall_ms());
+    PlanJournalProgress journal(*ctx_->store, w.plan_id, from, monotonic_ms());
     PlanStep step = co_await drive_plan(runner, journal, w.plan_id, client_ok);
     end_plan_run(runner, journal, step, false, w.plan_id, w.started_ms);
     if (step.kind == PlanStep::done) continue;

@@ -15,6 +15,7 @@
 #include "policy/commands/output.h"
 #include "protocol/backend.h"
 #include "protocol/tags.h"
+#include "proxy/monotonic_clock.h"
 #include "proxy/plan_journal.h"
 #include "proxy/plan_runner.h"
 #include "proxy/session.h"
@@ -25,11 +26,6 @@ namespace schemagate::proxy {
 namespace tag = protocol::tag;
 
 namespace {
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 void append_notice(std::vector<std::byte>& out, const std::string& text) {
   protocol::write_error_response(out, protocol::ErrorFields{"NOTICE", "00000", text, {}, {}}, tag::kNoticeResponse);
@@ -89,14 +85,14 @@ awaitable<PlanStep> Session::drive_plan(PlanRunner& runner, PlanJournalProgress&
     }
   };
   auto journal_progress = [&](bool force) {
-    if (!journal.update(runner, wall_ms(), force, journal_error))
+    if (!journal.update(runner, monotonic_ms(), force, journal_error))
       spdlog::warn("[{}] plan journal: {}", state_.id, journal_error);
   };
   PlanStep step;
   std::vector<std::byte> out;
   for (;;) {
     if (cancel_requested() || !client_ok) runner.cancel();
-    step = runner.next(wall_ms());
+    step = runner.next(monotonic_ms());
     if (step.kind == PlanStep::done || step.kind == PlanStep::failed) break;
     switch (step.kind) {
       case PlanStep::query: {
@@ -106,7 +102,7 @@ awaitable<PlanStep> Session::drive_plan(PlanRunner& runner, PlanJournalProgress&
         QueryResult result;
         result.relay_to_client = step.relay && client_ok;
         co_await server_query(step.sql, result);
-        runner.on_result(result, wall_ms());
+        runner.on_result(result, monotonic_ms());
         journal_progress(false);
         report_phases();
         break;
@@ -143,11 +139,11 @@ void Session::end_plan_run(const PlanRunner& runner, PlanJournalProgress& journa
   ctx_->metrics->add(step.kind == PlanStep::done ? Counter::plans_succeeded : Counter::plans_failed);
   ctx_->metrics->add(Counter::lock_timeout_retries, runner.lock_timeout_retries());
   ctx_->metrics->add(Counter::backfill_replica_waits, runner.replica_waits());
-  ctx_->metrics->observe(Histogram::plan_seconds, static_cast<double>(wall_ms() - started) / 1000.0);
+  ctx_->metrics->observe(Histogram::plan_seconds, static_cast<double>(monotonic_ms() - started) / 1000.0);
   const char* status_name = status == PlanStatus::succeeded ? "succeeded"
                             : status == PlanStatus::interrupted ? "interrupted"
                                                                 : "failed";
-  if (!ctx_->audit->plan_finished(audit_session(), plan_id, status_name, wall_ms() - started, why))
+  if (!ctx_->audit->plan_finished(audit_session(), plan_id, status_name, monotonic_ms() - started, why))
     ctx_->metrics->add(Counter::audit_failures);
   if (status == PlanStatus::interrupted && step.error.hint.empty())
     step.error.hint = "Send the same statement again to resume migration " + plan_id + " where it stopped.";
@@ -218,7 +214,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
     step.error = protocol::ErrorFields{"ERROR", "SG004", "schemagate: " + run.command_tag + " was not started: " + refusal,
                                        "Nothing was changed.", {}};
   }
-  const auto started = wall_ms();
+  const auto started = monotonic_ms();
   const auto who = audit_session();
   if (refusal.empty() && !ctx_->audit->plan_started(who, entry.id, run.plan->rule_id, run.command_tag, run.statement,
                                                     run.plan->phases.size()))
@@ -241,7 +237,7 @@ awaitable<bool> Session::run_plan(const RunPlan& run, const std::vector<std::byt
   }
   *busy = false;
   stage_ = Stage::relaying;
-  const auto took = wall_ms() - started;
+  const auto took = monotonic_ms() - started;
   if (step.kind == PlanStep::done) {
     spdlog::info("[{}] plan of rule {} for {} done in {} ms{}", state_.id, run.plan->rule_id, run.command_tag, took,
                  waits_from < run.plan->phases.size() ? " up to the phases that wait for COMMIT" : "");
