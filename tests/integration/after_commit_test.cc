@@ -58,19 +58,8 @@ class AfterCommit : public ProxiedPg {
  protected:
   void SetUp() override {
     ASSERT_NE(pg_, nullptr);
-    auto admin = direct();
-    for (const char* db : {"app", "twin"}) {
-      ASSERT_TRUE(admin.exec(std::string("DROP DATABASE IF EXISTS ") + db + " WITH (FORCE)").ok);
-      ASSERT_TRUE(admin.exec(std::string("CREATE DATABASE ") + db).ok);
-      const auto r = direct(std::string("dbname=") + db).exec(kSchema);
-      ASSERT_TRUE(r.ok) << r.message;
-    }
-    write_file(policy_.file("policy.yaml"), kPolicy);
-    ProxyOptions o;
-    o.upstream_port = pg_->port();
-    o.policy_mode = "enforce";
-    o.extra_args = {"--policy", policy_.file("policy.yaml")};
-    proxy_ = ProxyProcess::start(o);
+    ASSERT_NO_FATAL_FAILURE(recreate_databases(kSchema));
+    proxy_ = start_enforcing(policy_, kPolicy);
   }
 
   static std::string dump(const std::string& db) { return schema_dump(*pg_, db); }

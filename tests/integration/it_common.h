@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/certs.h"
 #include "tests/support/pg_cluster.h"
@@ -41,6 +43,28 @@ class ProxiedPg : public ::testing::Test {
   PgConn via_proxy(const std::string& extra = "") const { return pq_connect_ok(proxy_->conninfo(extra)); }
   /// A direct connection to the cluster, for checking what the server saw.
   static PgConn direct(const std::string& extra = "") { return pq_connect_ok(pg_->conninfo(extra)); }
+
+  /// Drops and creates `dbs` (a rewritten database and its twin), each loaded with `schema`.
+  static void recreate_databases(const std::string& schema, std::initializer_list<const char*> dbs = {"app", "twin"}) {
+    auto admin = direct();
+    for (const char* db : dbs) {
+      ASSERT_TRUE(admin.exec(std::string("DROP DATABASE IF EXISTS ") + db + " WITH (FORCE)").ok);
+      ASSERT_TRUE(admin.exec(std::string("CREATE DATABASE ") + db).ok);
+      const auto r = direct(std::string("dbname=") + db).exec(schema);
+      ASSERT_TRUE(r.ok) << r.message;
+    }
+  }
+  /// A proxy in enforce mode whose policy file is `policy_yaml`, written into `dir`.
+  static std::unique_ptr<ProxyProcess> start_enforcing(const TempDir& dir, const std::string& policy_yaml,
+                                                       std::vector<std::string> extra_args = {}) {
+    write_file(dir.file("policy.yaml"), policy_yaml);
+    ProxyOptions o;
+    o.upstream_port = pg_->port();
+    o.policy_mode = "enforce";
+    o.extra_args = {"--policy", dir.file("policy.yaml")};
+    o.extra_args.insert(o.extra_args.end(), extra_args.begin(), extra_args.end());
+    return ProxyProcess::start(o);
+  }
 
   static inline std::unique_ptr<PgCluster> pg_;
   std::unique_ptr<ProxyProcess> proxy_;

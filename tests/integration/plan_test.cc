@@ -56,26 +56,11 @@ class Plans : public ProxiedPg {
     proxy_ = start_proxy(policy_yaml());
   }
 
-  std::unique_ptr<ProxyProcess> start_proxy(const std::string& policy) {
-    TempDir& dir = policy_dirs_.emplace_back("sg-policy");
-    write_file(dir.file("policy.yaml"), policy);
-    ProxyOptions o;
-    o.upstream_port = pg_->port();
-    o.policy_mode = "enforce";
-    o.extra_args = {"--policy", dir.file("policy.yaml")};
-    return ProxyProcess::start(o);
+  std::unique_ptr<ProxyProcess> start_proxy(const std::string& policy, std::vector<std::string> extra_args = {}) {
+    return start_enforcing(policy_dirs_.emplace_back("sg-policy"), policy, std::move(extra_args));
   }
 
-  static void reset_databases() {
-    auto admin = direct();
-    for (const char* db : {"app", "twin"}) {
-      ASSERT_TRUE(admin.exec(std::string("DROP DATABASE IF EXISTS ") + db + " WITH (FORCE)").ok);
-      ASSERT_TRUE(admin.exec(std::string("CREATE DATABASE ") + db).ok);
-      auto c = direct(std::string("dbname=") + db);
-      const auto r = c.exec(kSchema);
-      ASSERT_TRUE(r.ok) << r.message;
-    }
-  }
+  static void reset_databases() { recreate_databases(kSchema); }
 
   static std::string dump(const std::string& db) { return schema_dump(*pg_, db); }
 
@@ -377,13 +362,7 @@ TEST_F(Plans, AProxyKilledMidBackfillResumesWhenTheStatementIsSentAgain) {
     proxy_->kill_hard();
   }
   // A new proxy on the same journal finds the plan its predecessor left running.
-  TempDir& dir = policy_dirs_.emplace_back("sg-policy");
-  write_file(dir.file("policy.yaml"), policy_yaml(20));
-  ProxyOptions o;
-  o.upstream_port = pg_->port();
-  o.policy_mode = "enforce";
-  o.extra_args = {"--policy", dir.file("policy.yaml"), "--state", journal};
-  auto second = ProxyProcess::start(o);
+  auto second = start_proxy(policy_yaml(20), {"--state", journal});
   EXPECT_TRUE(eventually([&] { return second->log().find("marked interrupted") != std::string::npos; }));
   auto c = pq_connect_ok(second->conninfo("dbname=app"));
   std::vector<std::string> notices;
@@ -413,13 +392,7 @@ TEST_F(Plans, ProxiesSharingAJournalLeaveEachOthersPlansAloneUntilTheOwnerIsGone
   ASSERT_TRUE(PQsendQuery(first.get(), sql.c_str()));
   ASSERT_TRUE(eventually([&] { return tokens_filled(app) == 20000; }, 60s));
 
-  TempDir& dir = policy_dirs_.emplace_back("sg-policy");
-  write_file(dir.file("policy.yaml"), policy);
-  ProxyOptions o;
-  o.upstream_port = pg_->port();
-  o.policy_mode = "enforce";
-  o.extra_args = {"--policy", dir.file("policy.yaml"), "--state", journal};
-  auto second = ProxyProcess::start(o);
+  auto second = start_proxy(policy, {"--state", journal});
   EXPECT_EQ(second->log().find("marked interrupted"), std::string::npos) << second->log();
   const auto listed = run_command({proxy_binary(), "migrations", "list", "--format", "json", "--state", journal});
   EXPECT_NE(listed.output.find("\"running\""), std::string::npos) << listed.output;
