@@ -170,6 +170,27 @@ TEST_F(AfterCommit, ARollbackDropsTheWaitingValidate) {
   EXPECT_NE(proxy_->log().find("are dropped: the transaction rolled back"), std::string::npos) << proxy_->log();
 }
 
+// A ROLLBACK with the next request pipelined right behind it (one write, before its reply; libpq
+// cannot send that outside pipeline mode): the waiting VALIDATE is still dropped as rolled back,
+// not left `interrupted` for `migrations resume` to validate a constraint that never committed.
+TEST_F(AfterCommit, ARollbackWithARequestPipelinedBehindItDropsTheWaitingValidate) {
+  auto raw = RawClient::connect(proxy_->port());
+  ASSERT_TRUE(find_message(raw.startup("postgres", "app"), 'Z').has_value());
+  ASSERT_FALSE(first_error(raw.simple_query("BEGIN")).has_value());
+  const auto add = raw.simple_query(kAddFk);
+  ASSERT_FALSE(first_error(add).has_value()) << first_error(add)->field('M');
+  raw.send(wire::query("ROLLBACK") + wire::query("SELECT 'next'"));
+  const auto rolled_back = raw.read_until_ready(30s);
+  EXPECT_FALSE(first_error(rolled_back).has_value());
+  const auto next = raw.read_until_ready(30s);
+  EXPECT_TRUE(find_message(next, 'D').has_value()) << "the pipelined SELECT got no row";
+  EXPECT_EQ(validated(direct("dbname=app"), "orders_customer_fk"), "absent");
+  const auto journal = journal_list();
+  EXPECT_NE(journal.find("the transaction rolled back"), std::string::npos) << journal;
+  EXPECT_EQ(journal.find("\"interrupted\""), std::string::npos) << journal;
+  EXPECT_EQ(journal.find("\"running\""), std::string::npos) << journal;
+}
+
 TEST_F(AfterCommit, AValidationThatFailsAfterTheCommitWarnsAndLeavesTheConstraintNotValid) {
   ASSERT_TRUE(direct("dbname=app").exec("INSERT INTO orders VALUES (900002, 424242, 1)").ok);  // no such customer
   auto c = via_proxy("dbname=app");
