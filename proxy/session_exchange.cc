@@ -84,7 +84,8 @@ void Session::collect_exchange_frame(char t, const protocol::Frame& frame, const
     // In order with everything else, ParameterStatus and NotificationResponse included.
     if (t != tag::kReadyForQuery) side_out_.insert(side_out_.end(), bytes, bytes + size);
     if (t == tag::kDataRow || t == tag::kNotificationResponse || t == tag::kParameterStatus) return;
-  } else if (exchange_->keep_replies && t != tag::kNotificationResponse && t != tag::kParameterStatus) {
+  } else if (exchange_->keep_replies && t != tag::kReadyForQuery && t != tag::kNotificationResponse &&
+             t != tag::kParameterStatus) {
     exchange_->replies.insert(exchange_->replies.end(), bytes, bytes + size);
   }
   switch (t) {
