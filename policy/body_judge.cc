@@ -6,6 +6,7 @@
 
 #include "policy/bodies.h"
 #include "policy/classifier.h"
+#include "policy/session_effects.h"
 
 namespace schemagate::policy {
 
@@ -43,7 +44,7 @@ inline const char* would_be(Outcome o) {
 }  // namespace
 
 void judge_body(StatementDecision& d, const RuleContext& outer, int depth, const BodyStatementJudge& judge,
-                const ActionForRule& action) {
+                const ActionForRule& action, const SessionInfo& caller) {
   const std::optional<Body> body = extract_body(d.statement.node);
   if (!body) return;
   const bool is_do = body->kind == Body::Kind::do_block;
@@ -83,6 +84,9 @@ void judge_body(StatementDecision& d, const RuleContext& outer, int depth, const
     ctx.created_indexes.clear();
   }
   ctx.implicit_transaction = true;
+  // A SET ROLE inside the body: what follows it runs as that role, in that role's scope.
+  SessionInfo who = caller;
+  std::string session_user = caller.role.empty() ? caller.user : caller.role;
   const RuleInfo* dyn = find_rule("dynamic_sql");
   for (const auto& site : body->dynamic)
     add("dynamic_sql", action("dynamic_sql"),
@@ -107,8 +111,9 @@ void judge_body(StatementDecision& d, const RuleContext& outer, int depth, const
       const std::size_t start = trim_statement(batch->text(), st.span, st.text);
       const int line = sql.line ? sql.line + position_at(batch->text(), start).line - 1 : 0;
       classify(batch->tree()->stmts[k]->stmt, ctx.facts, st);
-      const StatementDecision in = judge(std::move(st), ctx, depth + 1);
+      const StatementDecision in = judge(std::move(st), ctx, depth + 1, who);
       update_context(in.statement, ctx);
+      follow_role_change(in.statement, who, session_user);
       if (in.outcome == Outcome::pass && !is_do) continue;  // quiet: temp tables, ordinary DML
       const std::string at = in.statement.tag + via + " " + where +
                              (line ? " (body line " + std::to_string(line) + ")" : std::string());

@@ -253,7 +253,7 @@ constexpr Generic kGeneric[] = {
 
 }  // namespace
 
-void classify(const PgQuery__Node* node, const CatalogFacts* facts, Statement& s) {
+void classify(const PgQuery__Node* node, const CatalogFacts* facts, Statement& s, std::string_view time_zone) {
   s.node = node;
   if (!node) {
     s.node_type = "Empty";
@@ -381,7 +381,7 @@ void classify(const PgQuery__Node* node, const CatalogFacts* facts, Statement& s
     case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
       s.node_type = "AlterTableStmt";
       s.klass = C::ddl;
-      classify_alter_table(node->alter_table_stmt, facts, s);
+      classify_alter_table(node->alter_table_stmt, facts, s, time_zone);
       return;
     case PG_QUERY__NODE__NODE_TRUNCATE_STMT: {
       const auto* t = node->truncate_stmt;

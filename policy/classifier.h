@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <string_view>
 
 #include "policy/facts.h"
 #include "policy/statement.h"
@@ -12,7 +13,9 @@ namespace schemagate::policy {
 /// Fills the parse-tree facts of one statement node: tag, operation, class, objects with the lock
 /// taken on each, rewrite/scan, whether it may run in a transaction block, opaque.
 /// `facts` (optional) resolves unqualified names against search_path. Never throws.
-void classify(const PgQuery__Node* node, const CatalogFacts* facts, Statement& out);
+/// `time_zone`: the session's TimeZone where nothing earlier in the message can change it (else
+/// empty, and a timestamp ↔ timestamptz change counts as a rewrite).
+void classify(const PgQuery__Node* node, const CatalogFacts* facts, Statement& out, std::string_view time_zone = {});
 
 /// The strongest volatility of the functions in an expression (a column default, say).
 /// Unknown functions are looked up in `facts` and otherwise count as volatile; `culprit` receives
@@ -52,7 +55,10 @@ ColumnFacts column_facts(const PgQuery__ColumnDef* def, const CatalogFacts* fact
 /// Whether ALTER COLUMN TYPE from `old_type` (format_type() text, may be empty = unknown) to
 /// `new_type` avoids a table rewrite.
 enum class TypeChange { unknown, binary_coercible, rewrite };
-TypeChange type_change(std::string_view old_type, const PgQuery__TypeName* new_type, bool has_using);
+/// `time_zone`: the session's TimeZone when nothing before the statement can change it, else empty
+/// (timestamp ↔ timestamptz needs no rewrite under a fixed UTC zone, PostgreSQL 12+).
+TypeChange type_change(std::string_view old_type, const PgQuery__TypeName* new_type, bool has_using,
+                       std::string_view time_zone = {}, int server_version_num = 0);
 
 /// "varchar(20)"-style display of a TypeName.
 std::string type_display(const PgQuery__TypeName* t);

@@ -24,7 +24,8 @@ bool is_relation_kind(PgQuery__ObjectType t);
 /// Appends `o` and raises the statement's lock to `o.lock` when `o` exists already.
 void add_object(Statement& s, ObjectRef o);
 
-void classify_alter_table(const PgQuery__AlterTableStmt* a, const CatalogFacts* facts, Statement& s);
+void classify_alter_table(const PgQuery__AlterTableStmt* a, const CatalogFacts* facts, Statement& s,
+                          std::string_view time_zone);
 void classify_create_table(const PgQuery__CreateStmt* c, const CatalogFacts* facts, Statement& s, const char* kind);
 
 /// Statements about existing non-table objects and their meaning (DROP, RENAME, SET SCHEMA,

@@ -77,7 +77,8 @@ std::string_view alter_cmd_name(PgQuery__AlterTableType t) {
 
 }  // namespace
 
-void classify_alter_table(const PgQuery__AlterTableStmt* a, const CatalogFacts* facts, Statement& s) {
+void classify_alter_table(const PgQuery__AlterTableStmt* a, const CatalogFacts* facts, Statement& s,
+                          std::string_view time_zone) {
   const char* kind = object_kind(a->objtype);
   s.tag = std::string("ALTER ") + (a->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_INDEX      ? "INDEX"
                                    : a->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_VIEW     ? "VIEW"
@@ -114,7 +115,8 @@ void classify_alter_table(const PgQuery__AlterTableStmt* a, const CatalogFacts* 
                                                                                             : nullptr;
         std::optional<std::string> old;
         if (facts && a->relation) old = facts->column_type(tree::qname(a->relation), cstr(cmd->name));
-        const auto tc = def ? type_change(old.value_or(""), def->type_name, def->raw_default != nullptr)
+        const auto tc = def ? type_change(old.value_or(""), def->type_name, def->raw_default != nullptr, time_zone,
+                                          version ? version : 150000)
                             : TypeChange::unknown;
         if (tc != TypeChange::binary_coercible) s.rewrites_table = true;  // unknown: assume the worst
         break;

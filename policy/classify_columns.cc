@@ -193,7 +193,22 @@ std::string canonical_type(std::string name) {
   if (name == "smallint") return "int2";
   if (name == "decimal") return "numeric";
   if (name == "bit varying") return "varbit";
+  if (name == "timestamp without time zone") return "timestamp";
+  if (name == "timestamp with time zone") return "timestamptz";
+  if (name == "time without time zone") return "time";
+  if (name == "time with time zone") return "timetz";
   return name;
+}
+
+// Zones with one fixed offset of zero: PostgreSQL converts between timestamp and timestamptz
+// without a rewrite under them (TimestampTimestampTzRequiresRewrite, PostgreSQL 12+).
+bool utc_zone(std::string_view zone) {
+  std::string z(zone);
+  for (auto& c : z) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (z.rfind("etc/", 0) == 0) z = z.substr(4);
+  for (const char* u : {"utc", "uct", "gmt", "gmt0", "gmt+0", "gmt-0", "zulu", "universal", "greenwich"})
+    if (z == u) return true;
+  return false;
 }
 
 // Splits "character varying(20)" into ("varchar", {20}).
@@ -218,18 +233,25 @@ std::pair<std::string, std::vector<int>> split_type(std::string_view text) {
     }
   }
   while (!base.empty() && base.back() == ' ') base.pop_back();
+  // format_type() puts the precision in the middle: "timestamp(3) with time zone".
+  if (const auto close = text.find(')'); close != std::string_view::npos && text.find(" time zone", close) != std::string_view::npos)
+    base += std::string(text.substr(close + 1, text.find(" time zone", close) + 10 - close - 1));
   return {canonical_type(base), mods};
 }
 
 }  // namespace
 
-TypeChange type_change(std::string_view old_type, const PgQuery__TypeName* new_type, bool has_using) {
+TypeChange type_change(std::string_view old_type, const PgQuery__TypeName* new_type, bool has_using,
+                       std::string_view time_zone, int server_version_num) {
   if (has_using) return TypeChange::rewrite;
   if (old_type.empty() || !new_type) return TypeChange::unknown;
   const auto [old_base, old_mods] = split_type(old_type);
   const std::string new_base = canonical_type(tree::type_base(new_type));
   const auto new_mods = tree::typmods(new_type);
   if (old_base == new_base && old_mods == new_mods) return TypeChange::binary_coercible;
+  if (((old_base == "timestamp" && new_base == "timestamptz") || (old_base == "timestamptz" && new_base == "timestamp")) &&
+      old_mods == new_mods && server_version_num >= 120000 && utc_zone(time_zone))
+    return TypeChange::binary_coercible;
   if (old_base == "varchar" && (new_base == "text" || (new_base == "varchar" && new_mods.empty())))
     return TypeChange::binary_coercible;
   if (old_base == "varchar" && new_base == "varchar" && !old_mods.empty() && !new_mods.empty() &&

@@ -12,6 +12,7 @@
 #include "policy/pre_classifier.h"
 #include "policy/rules.h"
 #include "policy/session_effects.h"
+#include "policy/transaction_rules.h"
 
 namespace schemagate::policy {
 
@@ -117,9 +118,10 @@ struct Decider {
   const SessionInfo& session;
   std::string_view message_sql;  // the whole message, to recognise the migration tool
 
-  const PolicyScope* scope_for(const Statement& s) const {
+  const PolicyScope* scope_for(const Statement& s) const { return scope_for(s, session); }
+  const PolicyScope* scope_for(const Statement& s, const SessionInfo& who) const {
     for (const auto& sc : policy.scopes)
-      if (scope_matches(sc, session, s)) return &sc;
+      if (scope_matches(sc, who, s)) return &sc;
     return nullptr;
   }
 
@@ -178,22 +180,26 @@ struct Decider {
 
   // `body_depth` > 0: a statement inside a DO block or function body (judge_body); it is judged
   // like any other but never planned, because nothing inside a body can be rewritten.
-  StatementDecision decide(Statement st, const RuleContext& ctx, int body_depth = 0) const {
+  // `as`: the role a body statement runs as after a SET ROLE inside the body (else the session's).
+  StatementDecision decide(Statement st, const RuleContext& ctx, int body_depth = 0, const SessionInfo* as = nullptr) const {
+    const SessionInfo& who = as ? *as : session;
     StatementDecision d;
     d.statement = std::move(st);
     const Statement& s = d.statement;
     const bool governed = is_schema_changing(s.klass);
     if (governed) d.fingerprint = fingerprint(s.text);
     d.findings = check_rules(s, ctx);
-    const PolicyScope* scope = scope_for(s);
+    const PolicyScope* scope = scope_for(s, who);
     if (scope) d.scope = scope->name.empty() ? "#" + std::to_string(scope - policy.scopes.data()) : scope->name;
     for (auto& f : d.findings) f.action = action_for(f.rule_id, scope);
     for (auto& f : d.findings)
       if (is_tx_rule(f.rule_id)) f.hint += " " + tool_hint();
     judge_body(
         d, ctx, body_depth,
-        [this](Statement inner, const RuleContext& c, int depth) { return decide(std::move(inner), c, depth); },
-        [&](const std::string& id) { return action_for(id, scope); });
+        [this](Statement inner, const RuleContext& c, int depth, const SessionInfo& as_role) {
+          return decide(std::move(inner), c, depth, &as_role);
+        },
+        [&](const std::string& id) { return action_for(id, scope); }, who);
     const bool forced = governed && scope && scope->action;
     std::optional<Plan> early = forced || body_depth > 0 ? std::nullopt : plan_guarding_lock_timeout(d, ctx);
 
@@ -443,7 +449,7 @@ BatchDecision PolicyEngine::run(std::string_view sql, const SessionInfo& session
                                 bool script) const {
   // The pre-classifier reads every setting conservatively (any backslash where a setting could
   // matter sends the text here), so the fast path holds whatever the session's settings are.
-  if (!script && !might_change_schema(sql)) {
+  if (!script && !session.exclusive_lock_held && !might_change_schema(sql)) {
     BatchDecision out;
     out.enforced = policy_.mode == config::PolicyMode::enforce;
     out.lock_timeout_set_after = session.lock_timeout_set;
@@ -517,12 +523,13 @@ BatchDecision PolicyEngine::read_and_judge(std::string_view client_sql, const Se
   };
   int split_at = -1;  // the statement whose plan runs the message's other statements around it
   auto judge = [&](const PgQuery__Node* node, std::string_view text, StatementSpan span, std::size_t index,
-                   bool apart = false) {
+                   bool apart = false, std::string_view time_zone = {}) {
     Statement st;
     st.index = index;
     st.span = span;
     piece_text(text, span, st.pos, st.text);
-    classify(node, facts, st);
+    ctx.time_zone = std::string(time_zone);
+    classify(node, facts, st, time_zone);
     std::optional<StatementDecision> alone = apart ? decider.decide_apart(st, ctx) : std::nullopt;
     if (alone) split_at = static_cast<int>(out.statements.size());
     StatementDecision d = alone ? std::move(*alone) : decider.decide(std::move(st), ctx);
@@ -544,8 +551,14 @@ BatchDecision PolicyEngine::read_and_judge(std::string_view client_sql, const Se
     const auto* tree = parsed.batch->tree();
     ctx.implicit_transaction = !script && tree->n_stmts > 1;
     const int lone = ctx.implicit_transaction && session.tx_status == 'I' ? lone_schema_change(tree, facts) : -1;
-    for (std::size_t i = 0; i < tree->n_stmts; ++i)
-      judge(tree->stmts[i]->stmt, parsed.batch->text(), parsed.batch->span(i), i, static_cast<int>(i) == lone);
+    // The session's TimeZone (settled: the facts round trip waited for every reply) holds for a
+    // statement nothing before it in the message may change it for.
+    const bool zone_known = !script && !session.replies_pending && !session.time_zone.empty();
+    for (std::size_t i = 0; i < tree->n_stmts; ++i) {
+      const std::string_view zone =
+          zone_known && time_zone_unchanged_before(tree, i) ? std::string_view(session.time_zone) : std::string_view();
+      judge(tree->stmts[i]->stmt, parsed.batch->text(), parsed.batch->span(i), i, static_cast<int>(i) == lone, zone);
+    }
     if (ctx.implicit_transaction) settle_shared_message(out, split_at, client_sql, decider);
     out.lock_timeout_set_after = ctx.lock_timeout_set;
     return out;
@@ -602,10 +615,10 @@ BatchDecision PolicyEngine::read_and_judge(std::string_view client_sql, const Se
   return out;
 }
 
-std::vector<QualifiedName> PolicyEngine::referenced_tables(std::string_view client_sql,
-                                                           const LexicalSettings& lexical) const {
+std::vector<QualifiedName> PolicyEngine::referenced_tables(std::string_view client_sql, const LexicalSettings& lexical,
+                                                           bool include_dml) const {
   std::vector<QualifiedName> out;
-  if (!might_change_schema(client_sql)) return out;
+  if (!include_dml && !might_change_schema(client_sql)) return out;
   const ServerText server = to_server_text(client_sql, lexical.encoding);
   if (server.error) return out;
   const StringSyntaxScope string_syntax(lexical.standard_conforming_strings);
@@ -620,7 +633,12 @@ std::vector<QualifiedName> PolicyEngine::referenced_tables(std::string_view clie
   for (std::size_t i = 0; i < tree->n_stmts; ++i) {
     Statement st;
     classify(tree->stmts[i]->stmt, nullptr, st);
-    if (!is_schema_changing(st.klass)) continue;
+    if (!is_schema_changing(st.klass)) {
+      // Ordinary DML matters only where it runs over a whole table (transaction_rules.h).
+      auto run = include_dml ? whole_table_run(st, nullptr) : std::nullopt;
+      if (!run) continue;
+      st.objects = {std::move(run->table)};
+    }
     for (const auto& o : st.objects) {
       if (o.created || (o.kind != "table" && o.kind != "materialized view")) continue;
       if (!spellable(o.schema) || !spellable(o.name)) continue;

@@ -35,6 +35,12 @@ struct SessionInfo {
   /// text runs (a SET or set_config(), a ROLLBACK). A text that would read differently under
   /// another setting is then refused (rule unreadable_text) rather than judged under a guess.
   bool replies_pending = false;
+  /// The open transaction took ACCESS EXCLUSIVE on an existing table in a statement judged
+  /// earlier: its ordinary DML is judged too, since an UPDATE of every row now keeps that table
+  /// locked for its whole run (rule long_statement_under_exclusive_lock).
+  bool exclusive_lock_held = false;
+  /// The session's TimeZone (ParameterStatus); empty when unknown.
+  std::string time_zone;
 };
 
 /// Decides, per statement, what the policy does. Immutable after construction: evaluate() is
@@ -57,7 +63,8 @@ class PolicyEngine {
 
   /// Tables whose facts evaluate() may ask for, so a live CatalogFacts can prefetch them first.
   /// Names the proxy could not spell in the session's client encoding are left out.
-  std::vector<QualifiedName> referenced_tables(std::string_view sql, const LexicalSettings& lexical = {}) const;
+  std::vector<QualifiedName> referenced_tables(std::string_view sql, const LexicalSettings& lexical = {},
+                                               bool include_dml = false) const;
 
   /// Whether some scope matches on users or roles, so the proxy must know the current role.
   bool scopes_match_identity() const;

@@ -90,6 +90,9 @@ class CatalogFacts {
   /// Tables (schema resolved) the session's open transaction created: invisible to every other
   /// session until it commits, so no lock on them blocks anyone. Empty when unknown.
   virtual std::vector<QualifiedName> created_in_transaction() const { return {}; }
+  /// Whether the session's open transaction holds ACCESS EXCLUSIVE on the table already (taken
+  /// by an earlier message: pg_locks of its own backend). False when unknown.
+  virtual bool holds_access_exclusive(const QualifiedName&) const { return false; }
   /// The role statements run as right now (current_user, after any SET ROLE or SET SESSION
   /// AUTHORIZATION), and the roles it is a member of; nullopt when not read.
   struct Identity {

@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include "policy/pg_tree.h"
+#include "policy/rule_findings.h"
 #include "policy/rules.h"
 
 namespace schemagate::policy {
@@ -17,28 +18,11 @@ using tree::cstr;
 
 namespace {
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+using detail::lower;
 
 std::string created_key(const ObjectRef& o) { return lower(o.kind + ":" + o.display()); }
 
-struct Out {
-  std::vector<Finding>& out;
-  void add(std::string_view id, std::string message, std::string detail = {}) {
-    const RuleInfo* r = find_rule(id);
-    Finding f;
-    f.rule_id = std::string(id);
-    f.action = r ? r->default_action : Outcome::warn;
-    f.message = std::move(message);
-    f.detail = detail.empty() && r ? std::string(r->facts) : std::move(detail);
-    if (r) f.hint = std::string(r->alternative);
-    for (const auto& e : out)
-      if (e.rule_id == f.rule_id && e.message == f.message) return;
-    out.push_back(std::move(f));
-  }
-};
+using Out = detail::FindingSink;
 
 // Created earlier in this message or file (then dropping or replacing it harms nobody).
 bool fresh(const ObjectRef& o, const RuleContext& ctx) {

@@ -8,6 +8,8 @@
 #include "policy/classifier.h"
 #include "policy/pg_tree.h"
 #include "policy/quote.h"
+#include "policy/rule_findings.h"
+#include "policy/transaction_rules.h"
 
 namespace schemagate::policy {
 
@@ -77,6 +79,14 @@ const std::vector<RuleInfo> kRules = {
      "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … PRIMARY KEY USING INDEX.", true},
     {"add_exclusion_constraint", A::reject, "ADD EXCLUDE builds an index while blocking reads and writes; no concurrent path exists.",
      "ACCESS EXCLUSIVE lock for the whole index build.", "Create it with the table, or in a maintenance window.", true},
+    {"long_statement_under_exclusive_lock", A::reject,
+     "A statement that reads or writes the whole table, after the same transaction locked it ACCESS EXCLUSIVE, "
+     "blocks every read and write of the table for its whole run.",
+     "ACCESS EXCLUSIVE lock (from an earlier statement: ALTER TABLE, LOCK TABLE, DROP INDEX, …) held until COMMIT; "
+     "full table scan, rewrite or update.",
+     "COMMIT after the short ALTER; then run the long statement in its own transaction (CREATE INDEX "
+     "CONCURRENTLY, VALIDATE CONSTRAINT, a batched backfill).",
+     true},
     {"validate_in_same_transaction", A::reject,
      "VALIDATE CONSTRAINT in the same transaction as ADD … NOT VALID keeps the strong lock for the whole scan.",
      "The ADD's ACCESS EXCLUSIVE / SHARE ROW EXCLUSIVE lock is held until COMMIT.",
@@ -273,26 +283,8 @@ const std::vector<RuleInfo> kRules = {
      false},
 };
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-struct Emitter {
-  std::vector<Finding>& out;
-  void add(std::string_view id, std::string message, std::string detail = {}) {
-    const RuleInfo* r = find_rule(id);
-    Finding f;
-    f.rule_id = std::string(id);
-    f.action = r ? r->default_action : A::warn;
-    f.message = std::move(message);
-    f.detail = detail.empty() && r ? std::string(r->facts) : std::move(detail);
-    if (r) f.hint = std::string(r->alternative);
-    for (const auto& e : out)
-      if (e.rule_id == f.rule_id && e.message == f.message) return;  // same finding twice (multi-column)
-    out.push_back(std::move(f));
-  }
-};
+using detail::lower;
+using Emitter = detail::FindingSink;
 
 std::string table_display(const ObjectRef& o) { return o.display(); }
 
@@ -447,7 +439,8 @@ void check_alter_table(Emitter& e, const PgQuery__AlterTableStmt* a, const State
         type_advice(e, def->type_name, col);
         std::optional<std::string> old;
         if (ctx.facts) old = ctx.facts->column_type(QualifiedName{table.schema, table.name}, col);
-        const auto tc = type_change(old.value_or(""), def->type_name, def->raw_default != nullptr);
+        const auto tc = type_change(old.value_or(""), def->type_name, def->raw_default != nullptr, ctx.time_zone,
+                                    ctx.server_version_num);
         if (tc == TypeChange::binary_coercible || small) break;
         const std::string to = type_display(def->type_name);
         e.add("alter_column_type",
@@ -535,6 +528,11 @@ bool proves_not_null(const CatalogFacts* facts, const QualifiedName& table, std:
   return false;
 }
 
+bool RuleContext::holds_access_exclusive(const ObjectRef& table) const {
+  if (exclusive_tables.count(lower(table.display()))) return true;
+  return facts && facts->holds_access_exclusive(QualifiedName{table.schema, table.name});
+}
+
 bool RuleContext::is_small(const ObjectRef& table) const {
   if (!assume_large_tables && created_tables.count(lower(table.display()))) return true;
   if (assume_large_tables || !facts || !thresholds) return false;
@@ -557,7 +555,8 @@ std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx) {
   }
   if (!n) return out;
   const ObjectRef* first = s.objects.empty() ? nullptr : &s.objects.front();
-  check_object_rules(s, ctx, out);  // policy/object_rules.cc
+  check_object_rules(s, ctx, out);       // policy/object_rules.cc
+  check_transaction_rules(s, ctx, out);  // policy/transaction_rules.cc
   switch (n->node_case) {
     case PG_QUERY__NODE__NODE_INDEX_STMT: {
       const auto* i = n->index_stmt;
@@ -683,7 +682,8 @@ std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx) {
 void update_context(const Statement& s, RuleContext& ctx) {
   const PgQuery__Node* n = s.node;
   if (!n) return;
-  update_object_context(s, ctx);  // policy/object_rules.cc
+  update_object_context(s, ctx);       // policy/object_rules.cc
+  update_transaction_context(s, ctx);  // policy/transaction_rules.cc
   switch (n->node_case) {
     case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
       if (s.tag == "BEGIN") ctx.in_transaction = true;
@@ -692,6 +692,7 @@ void update_context(const Statement& s, RuleContext& ctx) {
                s.tag == "PREPARE TRANSACTION") {
         ctx.in_transaction = false;
         ctx.not_valid.clear();
+        ctx.exclusive_tables.clear();
       }
       break;
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT: {

@@ -38,13 +38,19 @@ struct RuleContext {
   bool in_transaction = false;       // an explicit transaction block is open
   bool implicit_transaction = false;  // several statements in one simple Query message
   bool lock_timeout_set = false;
+  std::string time_zone;  // the session's TimeZone while nothing in the message may have changed it, else empty
   std::set<std::string> created_tables;                        // lower-case display names
   std::set<std::pair<std::string, std::string>> not_valid;     // (table, constraint) added NOT VALID
   std::vector<std::pair<std::string, std::vector<std::string>>> created_indexes;  // (table, columns)
   ObjectRuleState objects;  // for the object rules (policy/object_rules.h)
+  /// Tables (lower-case display names) an earlier statement of the transaction locked ACCESS
+  /// EXCLUSIVE; the live facts add those earlier messages locked (policy/transaction_rules.h).
+  std::set<std::string> exclusive_tables;
 
   /// Whether the table counts as small (created in this batch, or below small_table_rows).
   bool is_small(const ObjectRef& table) const;
+  /// Whether the transaction already holds ACCESS EXCLUSIVE on the table.
+  bool holds_access_exclusive(const ObjectRef& table) const;
   /// Inside a transaction (explicit or implicit).
   bool transactional() const { return in_transaction || implicit_transaction; }
 };

@@ -3,6 +3,7 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
+#include <cctype>
 
 namespace schemagate::policy {
 
@@ -74,6 +75,29 @@ bool leaves_failed_transaction(const PgQuery__ParseResult* tree) {
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED: return true;
     default: return false;
   }
+}
+
+bool time_zone_unchanged_before(const PgQuery__ParseResult* tree, std::size_t index) {
+  for (std::size_t i = 0; i < index && i < tree->n_stmts; ++i) {
+    const auto* n = tree->stmts[i]->stmt;
+    if (!n) continue;
+    if (n->node_case == PG_QUERY__NODE__NODE_TRANSACTION_STMT) {
+      const auto k = n->transaction_stmt->kind;
+      if (k == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN || k == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START ||
+          k == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT ||
+          k == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE)
+        continue;
+      return false;
+    }
+    if (n->node_case != PG_QUERY__NODE__NODE_VARIABLE_SET_STMT) return false;
+    const auto* v = n->variable_set_stmt;
+    std::string name = v->name ? v->name : "";
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name.empty() || name == "timezone" || v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL ||
+        v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI)
+      return false;
+  }
+  return true;
 }
 
 // The identity the statements start with: the live one when the proxy has read it.

@@ -28,6 +28,11 @@ std::vector<LexicalSettings> possible_readings(std::string_view sql, const Lexic
 /// Whether the first statement is one PostgreSQL accepts in a failed transaction block.
 bool leaves_failed_transaction(const PgQuery__ParseResult* tree);
 
+/// Whether no statement before `index` in the message may change TimeZone: only BEGIN,
+/// SAVEPOINT, RELEASE and SET / RESET of other settings come before it. (COMMIT and ROLLBACK
+/// undo SET LOCAL or a rolled-back SET; a function may call set_config.)
+bool time_zone_unchanged_before(const PgQuery__ParseResult* tree, std::size_t index);
+
 /// The session with the live identity (CatalogFacts::identity) when the proxy read it.
 SessionInfo with_live_identity(const SessionInfo& s, const CatalogFacts* facts);
 /// Follows SET [LOCAL] ROLE, RESET ROLE and SET SESSION AUTHORIZATION in `st` into `who`.

@@ -4,6 +4,7 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
+#include <cctype>
 #include <vector>
 
 // PostgreSQL's scanner reads this GUC; libpg_query keeps it per thread and exports it.
@@ -251,6 +252,18 @@ std::optional<std::string> normalize(std::string_view sql) {
   if (!r.error && r.normalized_query) out = std::string(r.normalized_query);
   pg_query_free_normalize_result(r);
   return out;
+}
+
+std::string canonical_statement(std::string_view sql) {
+  std::size_t b = 0, e = sql.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(sql[b]))) ++b;
+  while (e > b && (std::isspace(static_cast<unsigned char>(sql[e - 1])) || sql[e - 1] == ';')) --e;
+  const std::string_view trimmed = sql.substr(b, e - b);
+  if (trimmed.find('\\') != std::string_view::npos) return std::string(trimmed);
+  const auto batch = ParsedBatch::parse(trimmed, nullptr);
+  if (!batch || batch->tree()->n_stmts != 1) return std::string(trimmed);
+  auto text = deparse_statement(batch->tree()->stmts[0]->stmt);
+  return text ? *text : std::string(trimmed);
 }
 
 std::optional<std::string> deparse_statement(const PgQuery__Node* stmt) {

@@ -139,6 +139,14 @@ std::optional<std::uint64_t> fingerprint(std::string_view sql);
 /// The text with literals replaced by $n placeholders (safe to log), or nullopt on a syntax error.
 std::optional<std::string> normalize(std::string_view sql);
 
+/// One statement in a canonical spelling, for matching a resend to an approval: the statement
+/// deparsed from its parse tree, so whitespace, comments, keyword case and unquoted identifier
+/// case do not matter, while every constant, name and clause does (unlike normalize(), which
+/// would let an approved `SET DEFAULT 5` match `SET DEFAULT 6`). The trimmed text itself when it
+/// is not exactly one statement that parses and deparses, or has a backslash (whose reading
+/// depends on standard_conforming_strings).
+std::string canonical_statement(std::string_view sql);
+
 /// SQL text for one statement node (packs a one-statement tree and deparses it). The node is only
 /// read, so callers may pass shallow copies of cached nodes with a field changed.
 std::optional<std::string> deparse_statement(const PgQuery__Node* stmt);

@@ -21,6 +21,11 @@ struct ServerKey {
   /// CancelRequests for the session sent to the server and not yet confirmed delivered (the
   /// server closes the cancel connection after it has signalled the backend). May be null.
   std::shared_ptr<std::atomic<int>> cancels_in_flight;
+  /// True while the session waits inside the proxy with its backend idle (a held statement):
+  /// a cancel then concerns the proxy alone and is not sent to the server. Read after
+  /// `cancelled` is raised, both sequentially consistent, so that a session clearing it and then
+  /// reading `cancelled` never misses a cancel that was not forwarded. May be null.
+  std::shared_ptr<std::atomic<bool>> waiting_in_proxy;
 };
 
 /// Maps the BackendKeyData the proxy handed a client to the real server session, so that a

@@ -43,7 +43,8 @@ struct RunPlan {
 /// `plan` when it has one, else as written.
 struct Hold {
   std::string statement;    // the statement's own text
-  std::string normalized;   // constants replaced by $n (the approval key is its hash)
+  std::string normalized;   // constants replaced by $n (for display and grouping)
+  std::string canonical;    // policy::canonical_statement: the approval key is its hash
   std::string fingerprint;  // libpg_query fingerprint, hex
   std::string command_tag;  // e.g. "DROP TABLE"
   std::string rule_id;      // the rule that asked for the hold
@@ -74,6 +75,7 @@ struct Judgement {
   std::vector<std::string> matched;  // every rule that matched
   std::string message;      // the client's message for a non-pass outcome
   std::string scope;        // policy scope that applied ("" = global)
+  bool exclusive_lock = false;  // takes ACCESS EXCLUSIVE on an existing table (SessionState::exclusive_lock_held)
 };
 /// What on_request looked at, beside its verdict.
 struct Judged {

@@ -63,7 +63,11 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
          // Created by this very transaction (its pg_class row carries our xid): no other session
          // can see the table, so no lock on it blocks anyone. (Created under a savepoint, the
          // row has a subtransaction's xid and this says no: the rules then judge it as usual.)
-         "c.xmin::text = (pg_catalog.txid_current_if_assigned() & 4294967295)::text "
+         "c.xmin::text = (pg_catalog.txid_current_if_assigned() & 4294967295)::text, "
+         // ACCESS EXCLUSIVE held by this very session (an earlier message of its transaction):
+         // a long statement on the table now keeps everyone else out for its whole run.
+         "EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'relation' AND l.relation = c.oid "
+         "  AND l.pid = pg_catalog.pg_backend_pid() AND l.mode = 'AccessExclusiveLock' AND l.granted) "
          "FROM (VALUES " +
          values +
          ") AS t(ord, name) "
@@ -98,8 +102,8 @@ void LiveFacts::set_identity(const std::vector<std::optional<std::string>>& row)
 
 void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
                         const std::vector<policy::QualifiedName>& tables) {
-  // 9 or 10 columns: an answer to the query before partitions (or the creating transaction) were read.
-  if (row.size() < 9 || row.size() > 11 || !row[1]) return;  // the table does not exist (yet): nothing is known
+  // 9 to 11 columns: an answer to the query before partitions (the creating transaction, the locks held) were read.
+  if (row.size() < 9 || row.size() > 12 || !row[1]) return;  // the table does not exist (yet): nothing is known
   const auto ord = to_int(row[0], -1);
   if (ord < 0 || static_cast<std::size_t>(ord) >= tables.size()) return;
   Table t;
@@ -139,7 +143,8 @@ void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
     info.validated = !con[3].is_boolean() || con[3].get<bool>();
     t.constraints.push_back(std::move(info));
   }
-  t.created_in_transaction = row.size() == 11 && row[10] && *row[10] == "t";
+  t.created_in_transaction = row.size() >= 11 && row[10] && *row[10] == "t";
+  t.access_exclusive_held = row.size() >= 12 && row[11] && *row[11] == "t";
   if (row.size() >= 10)
     for (const auto& p : json_rows(row[9])) {
       if (!p.is_array() || p.size() != 6) continue;
@@ -164,6 +169,11 @@ std::vector<policy::QualifiedName> LiveFacts::created_in_transaction() const {
   for (const auto& [ref, t] : tables_)
     if (t.created_in_transaction) out.push_back({t.schema, ref.second});
   return out;
+}
+
+bool LiveFacts::holds_access_exclusive(const policy::QualifiedName& table) const {
+  const auto* t = find(table);
+  return t && t->access_exclusive_held;
 }
 
 const LiveFacts::Table* LiveFacts::find(const policy::QualifiedName& t) const {

@@ -44,6 +44,7 @@ class LiveFacts final : public policy::CatalogFacts {
   std::optional<bool> column_not_null(const policy::QualifiedName& table, std::string_view column) const override;
   std::vector<policy::PartitionInfo> partitions(const policy::QualifiedName& table) const override;
   std::vector<policy::QualifiedName> created_in_transaction() const override;
+  bool holds_access_exclusive(const policy::QualifiedName& table) const override;
 
  private:
   struct Table {
@@ -57,6 +58,7 @@ class LiveFacts final : public policy::CatalogFacts {
     std::vector<policy::ConstraintInfo> constraints;
     std::vector<policy::PartitionInfo> partitions;  // every depth, parents first
     bool created_in_transaction = false;            // by the client's open transaction
+    bool access_exclusive_held = false;             // by the client's own backend (pg_locks)
   };
   const Table* find(const policy::QualifiedName& t) const;
 

@@ -61,7 +61,10 @@ namespace schemagate::proxy {
   X(tls_server_ok, "tls_handshakes_total", "side=\"server\",result=\"ok\"", "")                                     \
   X(tls_server_failed, "tls_handshakes_total", "side=\"server\",result=\"failed\"", "")                             \
   X(protocol_errors, "protocol_errors_total", "", "Malformed messages from clients or the server.")                \
-  X(cancels_forwarded, "cancel_requests_total", "", "CancelRequests forwarded to the database server.")             \
+  X(cancels_forwarded, "cancel_requests_total", "handled=\"server\"",                                              \
+    "CancelRequests, by who acted on them: forwarded to the database server, or handled in the proxy (a held "   \
+    "statement, whose backend runs nothing).")                                                                      \
+  X(cancels_in_proxy, "cancel_requests_total", "handled=\"proxy\"", "")                                             \
   X(audit_failures, "audit_write_failures_total", "", "Audit log lines that could not be written.")                 \
   X(reloads_ok, "config_reloads_total", "result=\"ok\"", "Configuration reloads, by result.")                       \
   X(reloads_failed, "config_reloads_total", "result=\"failed\"", "")                                               \

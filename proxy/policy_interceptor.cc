@@ -42,6 +42,8 @@ policy::SessionInfo session_info(const SessionState& s) {
   if (const auto& auth = s.parameter("session_authorization"); !auth.empty() && auth != s.user) info.role = auth;
   info.lexical = lexical_settings(s);
   info.replies_pending = s.replies_pending;
+  info.exclusive_lock_held = s.exclusive_lock_held;
+  info.time_zone = s.parameter("TimeZone");
   return info;
 }
 
@@ -63,6 +65,7 @@ Hold make_hold(const policy::StatementDecision& d, const std::string& rule, cons
   Hold h;
   h.statement = d.statement.text;
   h.normalized = policy::normalize(d.statement.text).value_or(d.statement.text);
+  h.canonical = policy::canonical_statement(d.statement.text);
   h.fingerprint = d.fingerprint ? hex64(*d.fingerprint) : "";
   h.command_tag = d.statement.tag;
   h.rule_id = rule;
@@ -118,6 +121,9 @@ Judgement judgement_of(const policy::StatementDecision& d, bool enforced) {
   for (const auto& f : d.findings) j.matched.push_back(f.rule_id);
   if (d.outcome != Outcome::pass) j.message = d.message;
   j.scope = d.scope;
+  for (const auto& o : d.statement.objects)
+    if (!o.created && o.lock == policy::LockLevel::access_exclusive && (o.kind == "table" || o.kind == "materialized view"))
+      j.exclusive_lock = true;
   return j;
 }
 
@@ -152,13 +158,14 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
     NeedFacts need;
     for (std::size_t i = 0; i < request.frame_count(); ++i) {
       const std::string_view sql = protocol::statement_sql(request.frame(i));
-      if (sql.empty() || !policy::might_change_schema(sql)) continue;
+      if (sql.empty() || !(policy::might_change_schema(sql) || session.exclusive_lock_held)) continue;
       schema_changing = true;
       // A text whose reading depends on settings that a reply still due may change: wait for
       // the replies (the facts round trip does), then judge it under the settings in force.
       settle = settle || (session.replies_pending && policy::reading_depends_on_settings(sql));
       if (session.tx_status == 'E') continue;
-      for (auto& t : engine_->referenced_tables(sql, lexical_settings(session))) need.tables.push_back(std::move(t));
+      for (auto& t : engine_->referenced_tables(sql, lexical_settings(session), session.exclusive_lock_held))
+        need.tables.push_back(std::move(t));
     }
     if (!schema_changing) return Forward{};
     judged.parsed = true;
@@ -179,7 +186,7 @@ Verdict PolicyInterceptor::on_request(const RequestView& request, const SessionS
     // change the settings before the server reads it.
     info.replies_pending = session.replies_pending || earlier_sql;
     earlier_sql = true;
-    if (!policy::might_change_schema(sql)) continue;  // the hot path: ordinary DML
+    if (!session.exclusive_lock_held && !policy::might_change_schema(sql)) continue;  // the hot path: ordinary DML
 
     judged.parsed = true;
     const auto batch = engine_->evaluate(sql, info, facts);

@@ -352,8 +352,15 @@ awaitable<void> Session::send_cancel(ServerKey key) {
   // flight. The flag stops the proxy's own work for the session (a plan between statements); the
   // wake matters to a held statement, which waits for no server reply.
   if (key.cancels_in_flight) key.cancels_in_flight->fetch_add(1, std::memory_order_acq_rel);
-  if (key.cancelled) key.cancelled->store(true, std::memory_order_release);
+  if (key.cancelled) key.cancelled->store(true, std::memory_order_seq_cst);
   if (key.wake) key.wake();
+  if (key.waiting_in_proxy && key.waiting_in_proxy->load(std::memory_order_seq_cst)) {
+    // A held statement: the backend runs nothing, the cancel withdraws the request (session_hold.cc).
+    ctx_->metrics->add(Counter::cancels_in_proxy);
+    spdlog::info("[{}] cancel request for a held statement handled in the proxy", state_.id);
+    if (key.cancels_in_flight) key.cancels_in_flight->fetch_sub(1, std::memory_order_acq_rel);
+    co_return;
+  }
   StreamSocket sock(executor());
   error_code ec = co_await connect_to_upstream(sock);
   if (ec) {
@@ -561,7 +568,7 @@ awaitable<bool> Session::relay_authentication() {
             if (auto s = weak.lock()) s->notify();
           });
         };
-        server_key_ = ServerKey{key.pid, key.secret, cancel_flag_, std::move(wake), cancels_in_flight_};
+        server_key_ = ServerKey{key.pid, key.secret, cancel_flag_, std::move(wake), cancels_in_flight_, waiting_in_proxy_};
         const auto mine = ctx_->cancels->add(server_key_);
         proxy_pid_ = mine.pid;
         protocol::write_backend_key_data(out, mine.pid, mine.secret);

@@ -167,6 +167,8 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> run_approved(const Hold& hold, const std::string& request_id,
                                const std::vector<std::byte>& request_bytes, const std::vector<std::byte>& plan_replies,
                                char terminator);
+  /// Records how an approved statement ended (executed / failed), off the I/O thread.
+  awaitable<void> record_outcome(const std::string& request_id, bool succeeded, std::string result);
   awaitable<bool> write_notice(const std::string& text);
   /// Runs `work` (a call that may block: a store, a file) on the server's blocking pool and
   /// resumes on this session's executor with its result; in place where there is no pool
@@ -278,6 +280,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // client's behalf (a plan) stops too, not only the statement running on the server.
   std::shared_ptr<std::atomic<bool>> cancel_flag_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<int>> cancels_in_flight_ = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<std::atomic<bool>> waiting_in_proxy_ = std::make_shared<std::atomic<bool>>(false);  // held
 };
 
 }  // namespace schemagate::proxy

@@ -124,10 +124,10 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   if (closed_) co_return false;
   auto& service = *ctx_->approvals;
   const auto& cfg = service.config();
-  // The approval key: the exact statement text (trimmed), user and database. Not the
-  // normalized form: that replaces constants by $n, and `SET DEFAULT 5` approved must not let
-  // `SET DEFAULT 6` run.
-  const std::string key = statement_hash(hold.statement);
+  // The approval key: the statement in its canonical spelling (deparsed: whitespace, comments
+  // and keyword case do not matter), user and database. Not the normalized form: that replaces
+  // constants by $n, and `SET DEFAULT 5` approved must not let `SET DEFAULT 6` run.
+  const std::string key = statement_hash(hold.canonical.empty() ? hold.statement : hold.canonical);
   std::string error;
 
   // Approved earlier (the client's wait ran out before the decision): it runs now, once.
@@ -211,6 +211,7 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
 
   stage_ = Stage::held;
   cancel_flag_->store(false, std::memory_order_relaxed);  // a cancel meant for an earlier statement
+  waiting_in_proxy_->store(true, std::memory_order_seq_cst);  // cancels now withdraw, not reach the server
   client_gone_ = false;
   auto busy = std::make_shared<bool>(true);
   auto self = shared_from_this();
@@ -228,6 +229,9 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   const auto deadline = start + std::chrono::milliseconds(wait_ms);
   auto next_reminder = start + std::chrono::milliseconds(cfg.reminder_ms);
   std::uint64_t seen_wakeups = approval_wakeups_;
+  // Read once more after the watch is in place: a decision made before it (a decide webhook
+  // answering at once, a fallback applied in submit) posted no wake-up to this session.
+  bool reread = true;
   enum class End { approved, denied, timed_out, gone, cancelled, closed } end = End::timed_out;
   ApprovalRequest current = request;
   bool client_ok = true;
@@ -244,7 +248,8 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
       end = End::cancelled;
       break;
     }
-    if (seen_wakeups != approval_wakeups_) {
+    if (reread || seen_wakeups != approval_wakeups_) {
+      reread = false;
       seen_wakeups = approval_wakeups_;
       auto get = [&] { return service.get(request.id, error); };
       if (auto fresh = co_await off_io_thread(get)) current = std::move(*fresh);
@@ -269,6 +274,10 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
     }
     co_await wait_event_until(std::min(deadline, next_reminder));
   }
+  // Cleared before the cancel flag is read again: a cancel that saw the flag set was not
+  // forwarded, so it must end the wait even when it raced with the approval (send_cancel).
+  waiting_in_proxy_->store(false, std::memory_order_seq_cst);
+  if (end == End::approved && cancel_flag_->load(std::memory_order_seq_cst)) end = End::cancelled;
   service.registry().unwatch(watch);
   ctx_->metrics->observe(Histogram::hold_seconds,
                          std::chrono::duration<double>(clock::now() - start).count());
@@ -339,15 +348,22 @@ awaitable<bool> Session::hold_request(const Hold& hold, const std::vector<std::b
   co_return false;
 }
 
+awaitable<void> Session::record_outcome(const std::string& request_id, bool succeeded, std::string result) {
+  auto& service = *ctx_->approvals;
+  auto call = [&] { service.finish(request_id, succeeded, result); };
+  co_await off_io_thread(call);  // a store write, like every other of a held session
+}
+
 awaitable<bool> Session::run_approved(const Hold& hold, const std::string& request_id,
                                       const std::vector<std::byte>& request_bytes,
                                       const std::vector<std::byte>& plan_replies, char terminator) {
-  auto& service = *ctx_->approvals;
   if (hold.plan) {
     const RunPlan run{hold.plan, hold.command_tag, hold.plan_announcement, hold.statement};
     std::string failure;
     const bool ok = co_await run_plan(run, plan_replies, terminator, &failure);
-    service.finish(request_id, failure.empty(), failure.empty() ? hold.command_tag : failure);
+    const bool succeeded = failure.empty();
+    std::string result = succeeded ? hold.command_tag : failure;
+    co_await record_outcome(request_id, succeeded, std::move(result));
     co_return ok;
   }
   // As written: the very bytes the client sent, so its replies (and its error, if any) are
@@ -363,7 +379,8 @@ awaitable<bool> Session::run_approved(const Hold& hold, const std::string& reque
   const bool waits_for_z = terminator == tag::kSync || terminator == tag::kQuery;
   if (waits_for_z) co_await wait_for_server_idle();
   const bool failed = server_errors_ != errors_before;
-  service.finish(request_id, !failed, !waits_for_z ? "forwarded" : failed ? "the database returned an error" : hold.command_tag);
+  std::string result = !waits_for_z ? "forwarded" : failed ? "the database returned an error" : hold.command_tag;
+  co_await record_outcome(request_id, !failed, std::move(result));
   co_return !closed_ && terminator != tag::kTerminate;
 }
 

@@ -58,6 +58,7 @@ void Session::on_ready_for_query(char status) {
   }
   if (!expected_z_.empty()) expected_z_.pop_front();
   if (expected_z_.empty()) unsynced_ = false;
+  if (status == 'I' && expected_z_.empty() && !unsynced_) state_.exclusive_lock_held = false;  // every lock is gone
   if (status == 'I' && !after_commit_.empty())  // the transaction ended without the COMMIT they wait for
     give_up_waiting(!rollback_requested_, rollback_requested_ ? "the transaction rolled back"
                                                               : "the transaction ended without a plain COMMIT the "
@@ -237,6 +238,8 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     verdict = ctx_->interceptor->on_request(judged_view(size), state_, &facts, judged_);
     if (std::holds_alternative<NeedFacts>(verdict)) verdict = Forward{};  // asked twice: a broken interceptor
   }
+  for (const auto& j : judged_.statements)
+    if (j.exclusive_lock) state_.exclusive_lock_held = true;
   // PAUSE (admin console) stops every schema change the interceptor judged, whatever the policy
   // said (the audit line then says "refused").
   std::string paused_by;

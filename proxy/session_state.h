@@ -54,6 +54,10 @@ struct SessionState {
   /// Requests already sent to the server are unanswered (a ReadyForQuery is due, or a request
   /// ended in Flush and no ReadyForQuery has come since): `parameters` may be about to change.
   bool replies_pending = false;
+  /// A statement judged since the session was last idle takes ACCESS EXCLUSIVE on an existing
+  /// table, so the open transaction may hold that lock: DML is judged too until the server
+  /// reports the session idle with nothing more in flight.
+  bool exclusive_lock_held = false;
   std::map<std::string, std::string, std::less<>> parameters;  // server_version, TimeZone, ...
 
   /// A ParameterStatus value, empty if the server never reported it.

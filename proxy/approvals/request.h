@@ -33,7 +33,7 @@ struct ApprovalRequest {
   std::string statement;       // the client's text
   std::string normalized;      // libpg_query normalized form (constants as $n)
   std::string fingerprint;     // libpg_query fingerprint (hex)
-  std::string statement_hash;  // statement_hash(statement): the key a resend is matched by (exact text)
+  std::string statement_hash;  // statement_hash(canonical_statement(statement)): the key a resend is matched by
   std::string command_tag;     // e.g. "DROP TABLE"
   std::string user, database, client_addr, application_name;
   std::string rule_id;         // the rule that asked for the hold

@@ -295,17 +295,27 @@ WebhookNotifier::~WebhookNotifier() {
 bool WebhookNotifier::post(const std::string& request_id, std::string payload_json) {
   if (hooks_.empty()) return true;
   auto payload = std::make_shared<const std::string>(std::move(payload_json));
+  bool full = false;
   {
     std::lock_guard lock(impl_->mutex);
     // All of a request's deliveries or none: a partial fan-out would be harder to reason about.
-    if (impl_->queue.size() + hooks_.size() > impl_->queue_limit) {
+    full = impl_->queue.size() + hooks_.size() > impl_->queue_limit;
+    if (full) {
       stats_.dropped.fetch_add(hooks_.size(), std::memory_order_relaxed);
       spdlog::warn("webhooks: queue full ({} deliveries waiting); notifications of request {} dropped "
                    "(the request itself is kept)",
                    impl_->queue.size(), request_id);
-      return false;
+    } else {
+      for (std::size_t i = 0; i < hooks_.size(); ++i) impl_->queue.push_back({request_id, payload, i});
     }
-    for (std::size_t i = 0; i < hooks_.size(); ++i) impl_->queue.push_back({request_id, payload, i});
+  }
+  if (full) {
+    // A decide hook that is never asked cannot answer: its fallback applies now, as when it is
+    // down (outside the lock: the handler records a vote in the store).
+    for (std::size_t i = 0; i < hooks_.size(); ++i)
+      if (hooks_[i].mode == config::WebhookMode::decide)
+        impl_->fall_back({request_id, payload, i}, hooks_[i], "the webhook delivery queue is full");
+    return false;
   }
   impl_->wake.notify_one();
   return true;

@@ -57,7 +57,8 @@ class WebhookNotifier {
   WebhookNotifier& operator=(const WebhookNotifier&) = delete;
 
   /// Queues one delivery of `payload_json` per configured hook; never blocks. False if the
-  /// queue was full (counted in stats().dropped and logged; the request itself is unaffected).
+  /// queue was full (counted in stats().dropped and logged; the request itself is kept, and
+  /// each decide hook's fallback is reported to `on_decision` at once, on the caller's thread).
   bool post(const std::string& request_id, std::string payload_json);
   bool empty() const { return hooks_.empty(); }
   const WebhookStats& stats() const { return stats_; }

@@ -69,6 +69,8 @@ class HeldStatement {
   /// Only after result(): notices are written by the thread that reads results.
   const std::vector<std::string>& notices() const { return notices_; }
   PGconn* conn() const { return conn_.get(); }
+  /// Only after result(): runs the next statement on the same connection.
+  QueryResult exec(const std::string& sql) { return conn_.exec(sql); }
   void close() {
     // PQfinish from the test thread while the reader waits would race: shut the socket down,
     // the reader sees the connection end, then the connection is freed.
@@ -264,8 +266,9 @@ TEST_F(Approvals, TimeoutKeepsTheRequestAndAnApprovedResendRunsOnce) {
   EXPECT_TRUE(victim_exists());
   const std::string id = wait_for_pending();
   ASSERT_EQ(api("POST", "/v1/requests/" + id + "/approve", kAliceToken, "{}").status, 200);
-  // The same statement (same text, user and database), sent again: runs at once.
-  const auto again = c.exec("DROP TABLE victim");
+  // The same statement (same user and database; spelled differently, as an ORM or a retrying
+  // tool may: case, whitespace, a comment), sent again: runs at once.
+  const auto again = c.exec("drop   table\n  VICTIM /* retried */");
   EXPECT_TRUE(again.ok) << again.sqlstate << " " << again.message;
   EXPECT_FALSE(victim_exists());
   // Single use: the next copy is held again (and times out again).
@@ -290,6 +293,35 @@ TEST_F(Approvals, CancelWithdrawsTheRequest) {
   EXPECT_EQ(request(id)["status"], "withdrawn");
   // A withdrawn request cannot be approved any more.
   EXPECT_EQ(api("POST", "/v1/requests/" + id + "/approve", kAliceToken, "{}").status, 409);
+  // The backend ran nothing while the statement was held: the proxy handled the cancel itself
+  // rather than signal an idle backend (where a late signal could hit the next statement).
+  const auto metrics = api("GET", "/metrics", "");
+  ASSERT_EQ(metrics.status, 200) << metrics.error;
+  EXPECT_NE(metrics.body.find("schemagate_cancel_requests_total{handled=\"proxy\"} 1\n"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("schemagate_cancel_requests_total{handled=\"server\"} 0\n"), std::string::npos)
+      << metrics.body;
+  // The connection is healthy, and a cancel of a statement running on the server still reaches it.
+  const auto after = drop.exec("SELECT 1");
+  EXPECT_TRUE(after.ok) << after.message;
+  HeldStatement sleeper(proxy_->conninfo(), "SELECT pg_sleep(120)");
+  ASSERT_TRUE(eventually(
+      [&] {
+        return direct().scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                               "query = 'SELECT pg_sleep(120)'") == "1";
+      },
+      60s));
+  cancel = PQgetCancel(sleeper.conn());
+  ASSERT_NE(cancel, nullptr);
+  EXPECT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  EXPECT_EQ(sleeper.result().sqlstate, "57014");
+  EXPECT_TRUE(eventually(
+      [&] {
+        return api("GET", "/metrics", "").body.find("schemagate_cancel_requests_total{handled=\"server\"} 1\n") !=
+               std::string::npos;
+      },
+      30s));
 }
 
 TEST_F(Approvals, DisconnectWithdrawsTheRequest) {

@@ -23,6 +23,7 @@ class FakeFacts final : public CatalogFacts {
   std::map<std::string, bool> not_null;                      // "table.column" → attnotnull
   std::set<std::string> described;                           // tables whose lists are complete
   std::vector<QualifiedName> created_here;                   // created by the open transaction
+  std::set<std::string> exclusive_here;                      // ACCESS EXCLUSIVE held by the open transaction
   std::optional<Identity> who;                               // current_user and memberships
 
   static std::string key(const QualifiedName& q) { return q.schema.empty() ? q.name : q.schema + "." + q.name; }
@@ -68,6 +69,7 @@ class FakeFacts final : public CatalogFacts {
   }
   std::vector<QualifiedName> created_in_transaction() const override { return created_here; }
   std::optional<Identity> identity() const override { return who; }
+  bool holds_access_exclusive(const QualifiedName& t) const override { return exclusive_here.count(key(t)) > 0; }
   std::optional<std::string> resolve_schema(std::string_view rel) const override {
     auto it = search_path.find(std::string(rel));
     if (it == search_path.end()) return std::nullopt;

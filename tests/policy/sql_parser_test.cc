@@ -143,3 +143,27 @@ TEST(SqlParser, GarbageNeverCrashes) {
 
 }  // namespace
 }  // namespace schemagate::policy
+
+namespace schemagate::policy {
+namespace {
+
+// The approval key: one spelling per statement, constants and names kept.
+TEST(CanonicalStatement, IgnoresSpellingButNotMeaning) {
+  const std::string drop = canonical_statement("DROP TABLE victim");
+  EXPECT_EQ(canonical_statement("drop   table\n VICTIM /* retried */ ;"), drop);
+  EXPECT_EQ(canonical_statement("-- again\nDROP TABLE victim;"), drop);
+  EXPECT_NE(canonical_statement("DROP TABLE \"VICTIM\""), drop);  // a quoted name is another table
+  EXPECT_NE(canonical_statement("DROP TABLE victim2"), drop);
+  EXPECT_NE(canonical_statement("DROP TABLE victim CASCADE"), drop);
+  EXPECT_NE(canonical_statement("ALTER TABLE t ALTER c SET DEFAULT 5"),
+            canonical_statement("ALTER TABLE t ALTER c SET DEFAULT 6"));
+  EXPECT_NE(canonical_statement("ALTER TABLE t ALTER c SET DEFAULT 'a b'"),
+            canonical_statement("ALTER TABLE t ALTER c SET DEFAULT 'a  b'"));
+  // Not one statement that parses, or a backslash: the trimmed text itself.
+  EXPECT_EQ(canonical_statement("  DROP TABLE a; DROP TABLE b  "), "DROP TABLE a; DROP TABLE b");
+  EXPECT_EQ(canonical_statement("DROP TABLE (oops"), "DROP TABLE (oops");
+  EXPECT_EQ(canonical_statement("COMMENT ON TABLE t IS 'a\\'' "), "COMMENT ON TABLE t IS 'a\\''");
+}
+
+}  // namespace
+}  // namespace schemagate::policy

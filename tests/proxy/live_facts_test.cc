@@ -53,6 +53,28 @@ TEST(LiveFacts, AnswersFromRowsAndResolvesUnqualifiedNames) {
   EXPECT_EQ(f.is_partitioned({"app", "Events"}), true);  // ... the rest still known
 }
 
+TEST(LiveFacts, ReadsWhatTheOpenTransactionCreatedAndLocked) {
+  const std::vector<QualifiedName> tables = {{"", "fresh"}, {"", "locked"}, {"", "old"}};
+  LiveFacts f(150004);
+  const auto row = [](const char* ord, const char* name, const char* created, const char* locked) {
+    return std::vector<std::optional<std::string>>{ord, "public", "100000", "8192", "r", "f", "[]", "[]", "[]",
+                                                   std::nullopt, created, locked};
+  };
+  f.add_row(row("0", "fresh", "t", "t"), tables);
+  f.add_row(row("1", "locked", "f", "t"), tables);
+  f.add_row(row("2", "old", "f", "f"), tables);
+  ASSERT_EQ(f.created_in_transaction().size(), 1u);
+  EXPECT_EQ(f.created_in_transaction()[0].name, "fresh");
+  EXPECT_TRUE(f.holds_access_exclusive({"public", "locked"}));
+  EXPECT_TRUE(f.holds_access_exclusive({"", "locked"}));
+  EXPECT_FALSE(f.holds_access_exclusive({"public", "old"}));
+  EXPECT_FALSE(f.holds_access_exclusive({"public", "unknown"}));
+  // The query reads the session's own locks, granted, from pg_locks.
+  const auto q = LiveFacts::catalog_query(tables);
+  EXPECT_NE(q.find("pg_catalog.pg_locks"), std::string::npos);
+  EXPECT_NE(q.find("pg_catalog.pg_backend_pid()"), std::string::npos);
+}
+
 TEST(LiveFacts, IgnoresMalformedRows) {
   const std::vector<QualifiedName> tables = {{"", "t"}};
   LiveFacts f(150000);

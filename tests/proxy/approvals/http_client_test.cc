@@ -404,6 +404,26 @@ TEST(WebhookNotifier, DropsAndCountsWhenTheQueueIsFull) {
   EXPECT_EQ(notifier.stats().dropped.load(), static_cast<std::uint64_t>(10 - accepted));
 }
 
+TEST(WebhookNotifier, AFullQueueAppliesTheDecideFallbackAtOnce) {
+  // A decide hook that is never asked must not leave the request waiting for an answer that
+  // cannot come: with fallback deny, every dropped request is denied, naming the hook.
+  Receiver receiver({"--delay-s", "60"});
+  auto hook = hook_to(receiver.url(), config::WebhookMode::decide);
+  hook.timeout_ms = 3000;
+  hook.fallback = config::WebhookFallback::deny;
+  Decisions decisions;
+  WebhookNotifier notifier({hook}, 1, decisions.handler());
+  int refused = 0;
+  for (int i = 0; i < 6; ++i) refused += notifier.post("00000000000000c" + std::to_string(i), "{}") ? 0 : 1;
+  ASSERT_GE(refused, 4);
+  // The refused ones were decided synchronously, before post() returned.
+  ASSERT_GE(decisions.size(), static_cast<std::size_t>(refused));
+  const auto [id, d] = decisions.at(0);
+  EXPECT_EQ(d.kind, WebhookDecision::Kind::deny);
+  EXPECT_EQ(d.approver, "webhook:127.0.0.1");
+  EXPECT_NE(d.reason.find("queue is full"), std::string::npos) << d.reason;
+}
+
 TEST(WebhookNotifier, ShutdownDoesNotWaitOutABackoff) {
   auto hook = hook_to("http://127.0.0.1:" + std::to_string(testing::free_port()) + "/hook");
   hook.retries = 20;
