@@ -7,6 +7,7 @@
 #include "policy/bodies.h"
 #include "policy/classifier.h"
 #include "policy/session_effects.h"
+#include "policy/sql_parser.h"
 
 namespace schemagate::policy {
 
@@ -45,9 +46,35 @@ inline const char* would_be(Outcome o) {
 
 void judge_body(StatementDecision& d, const RuleContext& outer, int depth, const BodyStatementJudge& judge,
                 const ActionForRule& action, const SessionInfo& caller) {
-  const std::optional<Body> body = extract_body(d.statement.node);
+  std::optional<Body> body = extract_body(d.statement.node);
   if (!body) return;
   const bool is_do = body->kind == Body::Kind::do_block;
+  // A DO runs its body now, under the setting it was read with. A function's body is read again
+  // by whoever calls it (PL/pgSQL compiles it per session, a SQL body is parsed per call), under
+  // the caller's standard_conforming_strings: `SELECT 'a\''; DROP TABLE t; --'` is one string
+  // with the setting on and a DROP with it off. So its statements under the other reading count
+  // too. (A reading that does not parse runs nothing: the call fails.)
+  const bool scs = standard_conforming_strings_in_effect();
+  struct Reading {
+    const BodySql* sql;
+    bool flipped;  // read under !scs
+  };
+  std::optional<Body> other;
+  if (!is_do && body->inspectable && !body->error) {
+    const StringSyntaxScope flip(!scs);
+    other = extract_body(d.statement.node);
+  }
+  std::vector<Reading> statements;
+  for (const auto& s : body->statements) statements.push_back({&s, false});
+  if (other && other->inspectable && !other->error) {
+    for (const auto& s : other->statements)
+      if (std::none_of(body->statements.begin(), body->statements.end(), [&](const BodySql& b) { return b.text == s.text; }))
+        statements.push_back({&s, true});
+    for (const auto& dyn : other->dynamic)
+      if (std::none_of(body->dynamic.begin(), body->dynamic.end(),
+                       [&](const DynamicSql& b) { return b.expression == dyn.expression; }))
+        body->dynamic.push_back(dyn);
+  }
   const std::string where = is_do ? "inside DO block" : "in the body of " + body->describe();
   auto add = [&](std::string id, Outcome a, std::string message, std::string detail, std::string hint) {
     Finding f;
@@ -95,10 +122,15 @@ void judge_body(StatementDecision& d, const RuleContext& outer, int depth, const
         std::string(dyn->facts), std::string(dyn->alternative));
 
   const RuleInfo* fbd = find_rule("function_body_ddl");
-  for (const auto& sql : body->statements) {
+  for (const auto& reading : statements) {
+    const BodySql& sql = *reading.sql;
+    const StringSyntaxScope syntax(reading.flipped ? !scs : scs);
     SyntaxError err;
     const auto batch = ParsedBatch::parse(sql.text, &err);
-    const std::string via = sql.source == BodySql::Source::constant_execute ? " via EXECUTE" : "";
+    const std::string via = (sql.source == BodySql::Source::constant_execute ? " via EXECUTE" : "") +
+                            std::string(reading.flipped ? (scs ? " (read with standard_conforming_strings off)"
+                                                               : " (read with standard_conforming_strings on)")
+                                                        : "");
     if (!batch) {
       opaque("has a statement" + via + " that does not parse (body line " + std::to_string(sql.line) +
              "): " + err.message);

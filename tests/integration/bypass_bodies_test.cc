@@ -136,6 +136,14 @@ const std::vector<Attack>& attacks() {
       {"SQL procedure, then CALL", {"CREATE PROCEDURE p() LANGUAGE sql AS $$ DROP TABLE victim $$", "CALL p()"}},
       {"function and call in one message",
        {"CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'DROP TABLE victim'; SELECT f();"}},
+      // The body is read again by the caller, under the caller's standard_conforming_strings:
+      // one string for the creating session (on), a DROP for a caller with it off.
+      {"SQL body that is a DROP only with standard_conforming_strings off",
+       {R"(CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $f$SELECT 'a\''; DROP TABLE victim; --'$f$)",
+        "SET standard_conforming_strings = off", "SELECT f()"}},
+      {"plpgsql body that is a DROP only with standard_conforming_strings off",
+       {"CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS $f$BEGIN PERFORM 'a\\''; DROP TABLE victim; --';\nEND$f$",
+        "SET standard_conforming_strings = off", "SELECT g()"}},
   };
   return a;
 }

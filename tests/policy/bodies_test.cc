@@ -270,6 +270,32 @@ TEST(BodyEngine, FunctionWithDdlIsJudgedWhenCreated) {
   EXPECT_EQ(decide("CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'DROP DATABASE x'", p).outcome, Outcome::reject);
 }
 
+// A function's body is read again by whoever calls it, under the caller's
+// standard_conforming_strings: text that is one string with it on can be a DROP with it off.
+TEST(BodyEngine, AFunctionBodyIsJudgedUnderEitherStringSyntax) {
+  const std::string sql_body = R"(CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $f$SELECT 'a\''; DROP TABLE t; --'$f$)";
+  const std::string plpgsql_body =
+      R"(CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS $f$BEGIN PERFORM 'a\''; DROP TABLE t; --';
+END$f$)";
+  for (const auto& sql : {sql_body, plpgsql_body}) {
+    // Read as the creating session (on) reads it, the body has no DROP: one SELECT of a string.
+    SyntaxError err;
+    const auto batch = ParsedBatch::parse(sql, &err);
+    ASSERT_TRUE(batch) << err.message;
+    const auto on = extract_body(batch->tree()->stmts[0]->stmt);
+    ASSERT_TRUE(on && !on->error) << sql;
+    EXPECT_EQ(on->statements.size(), 1u) << sql;  // the DROP is inside its string
+    const auto d = decide(sql);
+    EXPECT_EQ(d.outcome, Outcome::hold) << sql;
+    EXPECT_NE(d.message.find("standard_conforming_strings off"), std::string::npos) << d.message;
+  }
+  // A DO block runs now, under the session's own setting: no second reading.
+  EXPECT_EQ(decide(R"(DO $f$BEGIN PERFORM 'a\''; DROP TABLE t; --';
+END$f$)").outcome, Outcome::pass);
+  // Without a backslash both readings agree: an ordinary function stays quiet.
+  EXPECT_EQ(decide("CREATE FUNCTION h() RETURNS text LANGUAGE sql AS $f$SELECT 'it''s'$f$").outcome, Outcome::pass);
+}
+
 TEST(BodyEngine, OrdinaryFunctionsPass) {
   for (const std::string sql : {
            "CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT a + 1'",
