@@ -108,6 +108,9 @@ class Server final : public ServerControl {
   Reloader reloader_;
   std::mutex reload_mu_;
   std::atomic<bool> draining_{false};
+  // Parse-cache lookups of the policy engines a reload replaced: a new engine counts from zero,
+  // and the exported counters must never go down.
+  std::atomic<std::uint64_t> retired_cache_hits_{0}, retired_cache_misses_{0};
   tcp::acceptor acceptor_;
   net::local::stream_protocol::acceptor unix_acceptor_;
   std::string unix_socket_path_;  // the socket file we created; removed on shutdown

@@ -86,6 +86,9 @@ bool Server::reload(std::string& message) {
     }
     ctx->audit = std::move(audit);
   }
+  const auto retired = old->interceptor->stats();
+  retired_cache_hits_.fetch_add(retired.parse_cache_hits, std::memory_order_relaxed);
+  retired_cache_misses_.fetch_add(retired.parse_cache_misses, std::memory_order_relaxed);
   source_->publish(std::move(ctx));
   spdlog::set_level(spdlog::level::from_str(cfg->log.level));
   metrics.add(Counter::reloads_ok);
@@ -148,8 +151,10 @@ std::string Server::render_metrics() const {
     const auto cache = ctx->interceptor->stats();
     out += "# HELP schemagate_parse_cache_lookups Parse cache lookups of judged statements, by result.\n"
            "# TYPE schemagate_parse_cache_lookups counter\n";
-    out += "schemagate_parse_cache_lookups_total{result=\"hit\"} " + std::to_string(cache.parse_cache_hits) + "\n";
-    out += "schemagate_parse_cache_lookups_total{result=\"miss\"} " + std::to_string(cache.parse_cache_misses) + "\n";
+    const auto hits = cache.parse_cache_hits + retired_cache_hits_.load(std::memory_order_relaxed);
+    const auto misses = cache.parse_cache_misses + retired_cache_misses_.load(std::memory_order_relaxed);
+    out += "schemagate_parse_cache_lookups_total{result=\"hit\"} " + std::to_string(hits) + "\n";
+    out += "schemagate_parse_cache_lookups_total{result=\"miss\"} " + std::to_string(misses) + "\n";
     const auto* w = ctx->approvals ? ctx->approvals->webhook_stats() : nullptr;
     out += "# HELP schemagate_webhook_deliveries Approval webhook deliveries, by result.\n"
            "# TYPE schemagate_webhook_deliveries counter\n";

@@ -284,6 +284,14 @@ TEST_F(Operations, ReloadIsSeenByAnOpenSessionAndAnInvalidOneIsRefused) {
   auto c = via_proxy();
   ASSERT_EQ(c.exec("TRUNCATE ops_keep").sqlstate, "SG001");
 
+  const auto lookups = [&] {
+    const auto m = metrics();
+    return sample(m, "schemagate_parse_cache_lookups_total{result=hit}") +
+           sample(m, "schemagate_parse_cache_lookups_total{result=miss}");
+  };
+  const auto before_reload = lookups();
+  EXPECT_GE(before_reload, 1);
+
   // SIGHUP with a policy that lets TRUNCATE pass: the same connection sees it.
   write_file(policy_path(), "mode: enforce\nrules:\n  drop_table: hold\n  truncate_table: pass\n");
   ASSERT_EQ(::kill(proxy_->pid(), SIGHUP), 0);
@@ -291,6 +299,8 @@ TEST_F(Operations, ReloadIsSeenByAnOpenSessionAndAnInvalidOneIsRefused) {
       << proxy_->log();
   const auto after = c.exec("TRUNCATE ops_keep");
   EXPECT_TRUE(after.ok) << after.sqlstate << " " << after.message;
+  // Counters never go down: the new engine's parse cache starts empty, its lookups add up.
+  EXPECT_GT(lookups(), before_reload);
 
   // An invalid policy through the API: refused with key and line, the running one stays.
   write_file(policy_path(), "mode: enforce\nrules:\n  drop_tabel: hold\n");

@@ -9,7 +9,7 @@ namespace {
 
 TEST(CancelMap, FindsTheServerKeyOnlyWithTheRightSecret) {
   CancelMap m;
-  const auto k = m.add(ServerKey{4242, 777, nullptr, {}, nullptr});
+  const auto k = m.add(ServerKey{4242, 777, nullptr, {}, nullptr, nullptr});
   const auto found = m.find(k.pid, k.secret);
   ASSERT_TRUE(found);
   EXPECT_EQ(found->pid, 4242u);
@@ -24,7 +24,7 @@ TEST(CancelMap, FindsTheServerKeyOnlyWithTheRightSecret) {
 TEST(CancelMap, CarriesTheSessionsCancelFlag) {
   CancelMap m;
   auto flag = std::make_shared<std::atomic<bool>>(false);
-  const auto k = m.add(ServerKey{1, 2, flag, {}, nullptr});
+  const auto k = m.add(ServerKey{1, 2, flag, {}, nullptr, nullptr});
   const auto found = m.find(k.pid, k.secret);
   ASSERT_TRUE(found && found->cancelled);
   found->cancelled->store(true);
@@ -36,7 +36,7 @@ TEST(CancelMap, ProxyKeysAreUniqueAndUnrelatedToServerKeys) {
   CancelMap m;
   std::set<std::uint32_t> pids;
   for (int i = 0; i < 1000; ++i) {
-    const auto k = m.add(ServerKey{100, 200, nullptr, {}, nullptr});
+    const auto k = m.add(ServerKey{100, 200, nullptr, {}, nullptr, nullptr});
     EXPECT_NE(k.pid, 100u);
     EXPECT_GT(k.pid, 0u);
     EXPECT_LE(k.pid, 0x7fffffffu);

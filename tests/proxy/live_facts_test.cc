@@ -56,13 +56,13 @@ TEST(LiveFacts, AnswersFromRowsAndResolvesUnqualifiedNames) {
 TEST(LiveFacts, ReadsWhatTheOpenTransactionCreatedAndLocked) {
   const std::vector<QualifiedName> tables = {{"", "fresh"}, {"", "locked"}, {"", "old"}};
   LiveFacts f(150004);
-  const auto row = [](const char* ord, const char* name, const char* created, const char* locked) {
+  const auto row = [](const char* ord, const char* created, const char* locked) {
     return std::vector<std::optional<std::string>>{ord, "public", "100000", "8192", "r", "f", "[]", "[]", "[]",
                                                    std::nullopt, created, locked};
   };
-  f.add_row(row("0", "fresh", "t", "t"), tables);
-  f.add_row(row("1", "locked", "f", "t"), tables);
-  f.add_row(row("2", "old", "f", "f"), tables);
+  f.add_row(row("0", "t", "t"), tables);  // fresh
+  f.add_row(row("1", "f", "t"), tables);  // locked
+  f.add_row(row("2", "f", "f"), tables);  // old
   ASSERT_EQ(f.created_in_transaction().size(), 1u);
   EXPECT_EQ(f.created_in_transaction()[0].name, "fresh");
   EXPECT_TRUE(f.holds_access_exclusive({"public", "locked"}));
