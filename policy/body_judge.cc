@@ -145,7 +145,7 @@ void judge_body(StatementDecision& d, const RuleContext& outer, int depth, const
       classify(batch->tree()->stmts[k]->stmt, ctx.facts, st);
       const StatementDecision in = judge(std::move(st), ctx, depth + 1, who);
       update_context(in.statement, ctx);
-      follow_role_change(in.statement, who, session_user);
+      follow_role_change(in.statement, who, session_user, caller);
       if (in.outcome == Outcome::pass && !is_do) continue;  // quiet: temp tables, ordinary DML
       const std::string at = in.statement.tag + via + " " + where +
                              (line ? " (body line " + std::to_string(line) + ")" : std::string());

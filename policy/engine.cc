@@ -511,6 +511,7 @@ BatchDecision PolicyEngine::read_and_judge(std::string_view client_sql, const Se
       ctx.created_tables.insert(std::move(key));
     }
   SessionInfo who = with_live_identity(session, facts);
+  const SessionInfo start_who = who;
   std::string session_user = session.role.empty() ? session.user : session.role;
   Decider decider{policy_, *planner_, who, sql};
 
@@ -534,7 +535,7 @@ BatchDecision PolicyEngine::read_and_judge(std::string_view client_sql, const Se
     if (alone) split_at = static_cast<int>(out.statements.size());
     StatementDecision d = alone ? std::move(*alone) : decider.decide(std::move(st), ctx);
     update_context(d.statement, ctx);
-    follow_role_change(d.statement, who, session_user);
+    follow_role_change(d.statement, who, session_user, start_who);
     d.statement.node = nullptr;  // the tree is owned by the parse cache; do not let callers keep it
     add(std::move(d));
   };

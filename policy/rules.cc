@@ -676,6 +676,14 @@ std::vector<Finding> check_rules(const Statement& s, const RuleContext& ctx) {
         existing = true;
     if (existing) e.add("require_lock_timeout", s.operation + " takes " + lock_name(s.lock) + " without lock_timeout");
   }
+  // VALIDATE right after its ADD … NOT VALID has a rule of its own that says exactly that.
+  const auto has = [&](std::string_view id) {
+    return std::any_of(out.begin(), out.end(), [&](const Finding& f) { return f.rule_id == id; });
+  };
+  if (has("validate_in_same_transaction"))
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [](const Finding& f) { return f.rule_id == "long_statement_under_exclusive_lock"; }),
+              out.end());
   return out;
 }
 

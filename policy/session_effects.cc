@@ -120,7 +120,7 @@ std::string set_value(const PgQuery__VariableSetStmt* v) {
 
 // SET [LOCAL] ROLE, RESET ROLE and SET SESSION AUTHORIZATION earlier in the same message change
 // whose scope applies to the statements after them (the server runs them as that role).
-void follow_role_change(const Statement& st, SessionInfo& who, std::string& session_user) {
+void follow_role_change(const Statement& st, SessionInfo& who, std::string& session_user, const SessionInfo& start) {
   if (!st.node || st.node->node_case != PG_QUERY__NODE__NODE_VARIABLE_SET_STMT) return;
   const auto* v = st.node->variable_set_stmt;
   const std::string name = v->name ? v->name : "";
@@ -137,6 +137,10 @@ void follow_role_change(const Statement& st, SessionInfo& who, std::string& sess
   std::string role = set && name == "role" ? set_value(v) : session_user;
   if (role == "none") role = session_user;  // SET ROLE NONE is RESET ROLE
   if (role.empty() || role == who.role) return;
+  if (role == (start.role.empty() ? start.user : start.role)) {
+    who = start;  // back where the message started
+    return;
+  }
   who.role = role;
   who.roles.clear();  // the new role's memberships are not known
 }

@@ -35,7 +35,8 @@ bool time_zone_unchanged_before(const PgQuery__ParseResult* tree, std::size_t in
 
 /// The session with the live identity (CatalogFacts::identity) when the proxy read it.
 SessionInfo with_live_identity(const SessionInfo& s, const CatalogFacts* facts);
-/// Follows SET [LOCAL] ROLE, RESET ROLE and SET SESSION AUTHORIZATION in `st` into `who`.
-void follow_role_change(const Statement& st, SessionInfo& who, std::string& session_user);
+/// Follows SET [LOCAL] ROLE, RESET ROLE and SET SESSION AUTHORIZATION in `st` into `who`. Back
+/// at the role `start` runs as, `who` is `start` again (its memberships known once more).
+void follow_role_change(const Statement& st, SessionInfo& who, std::string& session_user, const SessionInfo& start);
 
 }  // namespace schemagate::policy

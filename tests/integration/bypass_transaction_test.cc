@@ -81,7 +81,9 @@ TEST_F(BypassTransaction, BackfillInTheSameMessageIsRefusedBeforeAnythingRuns) {
     const auto r = client.exec(sql);
     EXPECT_FALSE(r.ok) << sql;
     EXPECT_EQ(r.sqlstate, "SG001") << sql << ": " << r.message;
-    if (PQtransactionStatus(client.get()) != PQTRANS_IDLE) ASSERT_TRUE(client.exec("ROLLBACK").ok);
+    if (PQtransactionStatus(client.get()) != PQTRANS_IDLE) {
+      ASSERT_TRUE(client.exec("ROLLBACK").ok);
+    }
     EXPECT_EQ(column_count(), "0") << sql;
   }
   expect_direct_backfill_runs_under_the_lock({"BEGIN; ALTER TABLE big ADD COLUMN c int; UPDATE big SET c = 0"});
