@@ -60,10 +60,14 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
          "    JOIN pg_catalog.pg_class qc ON qc.oid = p.parent "
          "    JOIN pg_catalog.pg_namespace qn ON qn.oid = qc.relnamespace "
          "    LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = p.parent) END, "
-         // Created by this very transaction (its pg_class row carries our xid): no other session
-         // can see the table, so no lock on it blocks anyone. (Created under a savepoint, the
-         // row has a subtransaction's xid and this says no: the rules then judge it as usual.)
-         "c.xmin::text = (pg_catalog.txid_current_if_assigned() & 4294967295)::text, "
+         // Created by this very transaction: no other session can see the table, so no lock on
+         // it blocks anyone. Read from the pg_attribute row of the system column ctid, which
+         // CREATE writes and no ALTER rewrites — not from the pg_class row, which nearly every
+         // ALTER TABLE (ADD COLUMN, RENAME, a rewrite) updates, so that an altered table would
+         // look new. (Created under a savepoint, the row has a subtransaction's xid and this
+         // says no: the rules then judge it as an existing table.)
+         "(SELECT sa.xmin::text FROM pg_catalog.pg_attribute sa WHERE sa.attrelid = c.oid AND sa.attnum = -1) = "
+         "(pg_catalog.txid_current_if_assigned() & 4294967295)::text, "
          // ACCESS EXCLUSIVE held by this very session (an earlier message of its transaction):
          // a long statement on the table now keeps everyone else out for its whole run.
          "EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'relation' AND l.relation = c.oid "

@@ -238,8 +238,11 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
     verdict = ctx_->interceptor->on_request(judged_view(size), state_, &facts, judged_);
     if (std::holds_alternative<NeedFacts>(verdict)) verdict = Forward{};  // asked twice: a broken interceptor
   }
-  for (const auto& j : judged_.statements)
-    if (j.exclusive_lock) state_.exclusive_lock_held = true;
+  // A statement that will run (now, as a plan, or once approved) and takes ACCESS EXCLUSIVE
+  // may leave the lock held by the transaction: its DML is judged from now on.
+  if (!std::holds_alternative<Respond>(verdict))
+    for (const auto& j : judged_.statements)
+      if (j.exclusive_lock) state_.exclusive_lock_held = true;
   // PAUSE (admin console) stops every schema change the interceptor judged, whatever the policy
   // said (the audit line then says "refused").
   std::string paused_by;

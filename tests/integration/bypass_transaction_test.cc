@@ -73,6 +73,30 @@ TEST_F(BypassTransaction, BackfillInALaterMessageIsRefusedAndTheLockReleased) {
   expect_direct_backfill_runs_under_the_lock({"BEGIN", "ALTER TABLE big ADD COLUMN c int", "UPDATE big SET c = 0"});
 }
 
+// ALTER TABLE rewrites the table's pg_class row, so that row carries the transaction's xid just
+// as a table created in it would: an altered table must not pass for a new one (which blocks
+// nobody), or the index build after it would run under the ALTER's lock.
+TEST_F(BypassTransaction, AnAlteredTableIsNotMistakenForOneCreatedInTheTransaction) {
+  auto client = via_proxy("dbname=app");
+  for (const char* s : {"SET lock_timeout = '5s'", "BEGIN", "ALTER TABLE big ADD COLUMN c int"}) {
+    const auto r = client.exec(s);
+    ASSERT_TRUE(r.ok) << s << ": " << r.message;
+  }
+  const auto r = client.exec("CREATE INDEX big_c ON big (c)");
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(r.sqlstate == "SG001" || r.sqlstate == "SG005") << r.sqlstate << " " << r.message;
+  ASSERT_TRUE(client.exec("ROLLBACK").ok);
+  EXPECT_EQ(direct("dbname=app").scalar("SELECT count(*) FROM pg_class WHERE relname = 'big_c'"), "0");
+  // Sent directly, the index is built inside the transaction, under the ALTER's lock.
+  auto d = direct("dbname=app");
+  for (const char* s : {"BEGIN", "ALTER TABLE big ADD COLUMN c int", "CREATE INDEX big_c ON big (c)"})
+    ASSERT_TRUE(d.exec(s).ok) << s;
+  EXPECT_EQ(d.scalar("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'big'::regclass "
+                     "AND mode = 'AccessExclusiveLock' AND granted"),
+            "1");
+  ASSERT_TRUE(d.exec("ROLLBACK").ok);
+}
+
 TEST_F(BypassTransaction, BackfillInTheSameMessageIsRefusedBeforeAnythingRuns) {
   auto client = via_proxy("dbname=app");
   ASSERT_TRUE(client.exec("SET lock_timeout = '5s'").ok);
