@@ -6,9 +6,11 @@
 #   DEMO_ADMIN_PORT=6433  its admin listener (approvals API, /metrics, probes)
 #   SG_BINARY=PATH        use this schemagate instead of building one (tests/deploy/demo-test.sh)
 #
-# The demo config is deploy/schemagate.example.yaml plus an admin listener, an approvals store
-# and the admin console for the database user `dba` (created here), so that the walkthrough it
-# prints — a held DROP TABLE approved from a second psql — works as printed.
+# The demo config is deploy/schemagate.example.yaml plus an admin listener, an approvals store,
+# the admin console for the database user `dba` (created here) and a signed approval webhook to
+# the documented receiver (tests/tools/webhook_receiver.py, which verifies each signature and
+# logs the deliveries), so that the walkthrough it prints — a held DROP TABLE, its webhook,
+# approved from a second psql — works as printed.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -30,6 +32,7 @@ as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; f
 [[ $(id -u) == 0 ]] && chown postgres: "$work"
 pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 proxy_pid=""
+receiver_pid=""
 cleanup() {
   # Ctrl-C reaches schemagate too (same process group), so it may be gone already: nothing
   # here may fail, or errexit would skip stopping PostgreSQL.
@@ -37,6 +40,10 @@ cleanup() {
   if [[ -n $proxy_pid ]]; then
     kill "$proxy_pid" 2>/dev/null
     wait "$proxy_pid" 2>/dev/null
+  fi
+  if [[ -n $receiver_pid ]]; then
+    kill "$receiver_pid" 2>/dev/null
+    wait "$receiver_pid" 2>/dev/null
   fi
   as_pg "$PG_BINDIR/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1
   rm -rf "$work"
@@ -58,6 +65,20 @@ as_pg "$PG_BINDIR/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w start >/dev
 "$PG_BINDIR/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres \
   -c "CREATE DATABASE app" -c "CREATE ROLE dba LOGIN"
 
+# The approval webhook's receiver: the documented example, on a free port of its choosing.
+openssl rand -hex 32 >"$work/webhook.secret"
+python3 "$root/tests/tools/webhook_receiver.py" --port 0 --secret-file "$work/webhook.secret" \
+  --log "$work/webhook.jsonl" >"$work/webhook.out" 2>&1 &
+receiver_pid=$!
+hook_port=""
+for _ in $(seq 100); do
+  hook_port=$(sed -n 's/^listening on \([0-9]*\)$/\1/p' "$work/webhook.out")
+  [[ -n $hook_port ]] && break
+  kill -0 "$receiver_pid" 2>/dev/null || { cat "$work/webhook.out" >&2; echo "demo: the webhook receiver exited" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -n $hook_port ]] || { echo "demo: the webhook receiver did not start" >&2; exit 1; }
+
 # The example config, with its relative paths made absolute and the approvals pieces added.
 config=$work/schemagate.yaml
 token=$(openssl rand -hex 24)
@@ -73,6 +94,8 @@ admin:
 approvals:
   wait_ms: 600000
   store: {path: $work/approvals.db}
+  webhooks:
+    - {url: "http://127.0.0.1:$hook_port/hook", mode: notify, secret_file: $work/webhook.secret}
 YAML
 "$binary" config check "$config"
 "$binary" serve --config "$config" --listen "127.0.0.1:$DEMO_PORT" --upstream "127.0.0.1:$pg_port" &
@@ -93,6 +116,10 @@ schemagate is running in front of a throwaway PostgreSQL 15. Connect with:
 Try an approval (the example policy holds DROP TABLE):
 
     psql "$app" -c "CREATE TABLE t (id int)" -c "DROP TABLE t"     # waits, printing the request id
+
+The approval webhook went to a receiver that checked its signature:
+
+    tail -n 1 $work/webhook.jsonl     # {"valid_signature": true, ..., "body": {"request": {...}, "text": ...}}
 
 and from a second terminal, on the admin console:
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The newcomer's walkthrough, as README → deploy/demo.sh prints it: start the demo, run the
-# printed commands word for word (a held DROP TABLE, SHOW REQUESTS and APPROVE on the admin
-# console, the metrics curl), check that the held psql completes and the table is gone, then
-# Ctrl-C the demo and check that it cleaned up.
+# printed commands word for word (a held DROP TABLE, the webhook delivery with a valid
+# signature, SHOW REQUESTS and APPROVE on the admin console, the metrics curl), check that the
+# held psql completes and the table is gone, then Ctrl-C the demo and check that it cleaned up.
 #
 #   bash tests/deploy/demo-test.sh SCHEMAGATE_BINARY
 set -uo pipefail
@@ -48,8 +48,10 @@ printed() { grep -E "^    $1" "$out" | sed -e 's/^    //' -e 's/[[:space:]]*#.*$
 held_cmd=$(printed 'psql .*DROP TABLE t')
 list_cmd=$(printed 'psql .*SHOW REQUESTS pending')
 approve_cmd=$(printed "psql .*APPROVE 'ID'")
+webhook_cmd=$(printed 'tail -n 1 .*webhook.jsonl')
 metrics_cmd=$(grep -E '^Metrics: ' "$out" | sed 's/^Metrics: //')
-[[ -n $held_cmd && -n $list_cmd && -n $approve_cmd && -n $metrics_cmd ]] || fail "the walkthrough commands are not printed"
+[[ -n $held_cmd && -n $list_cmd && -n $approve_cmd && -n $metrics_cmd && -n $webhook_cmd ]] ||
+  fail "the walkthrough commands are not printed"
 
 eval "$held_cmd" >"$held_out" 2>&1 &
 held_pid=$!
@@ -63,6 +65,16 @@ done
 [[ -n $id ]] || fail "SHOW REQUESTS pending never listed the held DROP TABLE"
 grep -q "$id" "$held_out" || fail "the held psql was not told the request id $id"
 kill -0 "$held_pid" 2>/dev/null || fail "the held psql did not wait"
+# The webhook: delivered for this request, and its signature verified by the receiver.
+delivery=""
+for _ in $(seq 300); do
+  delivery=$(eval "$webhook_cmd" 2>/dev/null)
+  [[ $delivery == *"$id"* ]] && break
+  sleep 0.1
+done
+[[ $delivery == *"$id"* ]] || fail "no webhook delivery for request $id: $delivery"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["valid_signature"] and d["body"]["request"]["id"]==sys.argv[2] else 1)' \
+  "$delivery" "$id" || fail "the webhook delivery's signature did not verify: $delivery"
 
 eval "${approve_cmd//ID/$id}" >/dev/null || fail "APPROVE on the console failed"
 for _ in $(seq 600); do kill -0 "$held_pid" 2>/dev/null || break; sleep 0.1; done
@@ -78,6 +90,6 @@ kill -0 "$demo_pid" 2>/dev/null && fail "the demo did not stop on Ctrl-C"
 grep -q "demo: stopped and cleaned up" "$out" || fail "the demo did not clean up"
 work=$(grep -oE '/tmp/schemagate-demo\.[A-Za-z0-9]+' "$out" | head -1)
 [[ -n $work && ! -e $work ]] || fail "the demo left $work behind"
-echo "demo-test: the printed walkthrough works (request $id approved on the console)"
+echo "demo-test: the printed walkthrough works (request $id: webhook verified, approved on the console)"
 demo_pid=""
 finish 0
