@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 #include "policy/quote.h"
@@ -16,9 +17,35 @@ std::int64_t to_int(const std::optional<std::string>& v, std::int64_t fallback) 
   return r.ec == std::errc{} ? out : fallback;
 }
 
+/// A JSON array column; a malformed or NULL one is an empty array: that part stays unknown,
+/// never the whole table.
+nlohmann::json json_array(const std::optional<std::string>& v) {
+  nlohmann::json j = v ? nlohmann::json::parse(*v, nullptr, false) : nlohmann::json();
+  return j.is_array() ? j : nlohmann::json::array();
+}
+
+/// indkey as text ("1 3 0"): attnums, 0 for an expression column.
+std::vector<std::int64_t> attnums(const std::string& indkey) {
+  std::vector<std::int64_t> out;
+  const char* p = indkey.data();
+  const char* const end = p + indkey.size();
+  while (p < end) {
+    if (*p == ' ') {
+      ++p;
+      continue;
+    }
+    std::int64_t n = 0;
+    const auto r = std::from_chars(p, end, n);
+    if (r.ec != std::errc{}) break;
+    out.push_back(n);
+    p = r.ptr;
+  }
+  return out;
+}
+
 }  // namespace
 
-std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& tables) {
+std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& tables, bool in_transaction) {
   // to_regclass resolves like the statement will (search_path, quoting) and returns NULL
   // instead of raising for a missing table. Everything is read from the catalogs only: no
   // function that opens the relation (pg_relation_size and friends take a lock, and would
@@ -33,24 +60,50 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
     values += "(" + std::to_string(i) + ", " + policy::quote_literal(name) + ")";
   }
   // Columns, indexes and constraints come as JSON arrays so that names containing any
-  // character survive the trip.
-  return "SELECT t.ord, n.nspname, "
-         "c.reltuples::bigint, c.relpages::bigint * current_setting('block_size')::bigint, c.relkind::text, "
-         "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'), "
-         "(SELECT json_agg(json_build_array(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull)) "
-         "   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
-         "(SELECT json_agg(json_build_array(ic.relname, i.indisunique, i.indisvalid, "
-         "    (SELECT json_agg(COALESCE(att.attname, '') ORDER BY k.n) "
-         "       FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
-         "       LEFT JOIN pg_catalog.pg_attribute att ON att.attrelid = c.oid AND att.attnum = k.attnum "
-         "      WHERE k.n <= i.indnkeyatts), i.indpred IS NOT NULL)) "
-         "   FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid), "
-         "(SELECT json_agg(json_build_array(k.conname, k.contype::text, pg_catalog.pg_get_constraintdef(k.oid), "
-         "    k.convalidated)) FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid), "
-         // Partitions at any depth, parents first, walking pg_inherits (pg_partition_tree would
-         // lock every partition). Each: schema, name, parent schema, parent name, relkind, default.
-         "CASE WHEN c.relkind = 'p' THEN (WITH RECURSIVE p(oid, parent, level) AS ("
-         "    SELECT ih.inhrelid, ih.inhparent, 1 FROM pg_catalog.pg_inherits ih WHERE ih.inhparent = c.oid "
+  // character survive the trip. Each subquery adds to the server's parse and plan time even
+  // when it finds nothing, so every one here is needed: the primary key comes from the
+  // constraints, an index's columns from its indkey and the columns' attnums.
+  std::string sql =
+      "SELECT t.ord, c.oid::text, n.nspname, "
+      "c.reltuples::bigint, c.relpages::bigint * current_setting('block_size')::bigint, c.relkind::text, "
+      "(SELECT json_agg(json_build_array(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+      "    a.attnum)) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
+      "(SELECT json_agg(json_build_array(ic.relname, i.indisunique, i.indisvalid, i.indkey::text, i.indnkeyatts, "
+      "    i.indpred IS NOT NULL)) "
+      "   FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid), "
+      "(SELECT json_agg(json_build_array(k.conname, k.contype::text, pg_catalog.pg_get_constraintdef(k.oid), "
+      "    k.convalidated)) FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid)";
+  if (in_transaction)
+    sql +=
+        // Created by this very transaction: no other session can see the table, so no lock on
+        // it blocks anyone. Read from the pg_attribute row of the system column ctid, which
+        // CREATE writes and no ALTER rewrites — not from the pg_class row, which nearly every
+        // ALTER TABLE (ADD COLUMN, RENAME, a rewrite) updates, so that an altered table would
+        // look new. (Created under a savepoint, the row has a subtransaction's xid and this
+        // says no: the rules then judge it as an existing table.)
+        ", (SELECT sa.xmin::text FROM pg_catalog.pg_attribute sa WHERE sa.attrelid = c.oid AND sa.attnum = -1) = "
+        "(pg_catalog.txid_current_if_assigned() & 4294967295)::text, "
+        // ACCESS EXCLUSIVE held by this very session (an earlier message of its transaction):
+        // a long statement on the table now keeps everyone else out for its whole run.
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'relation' AND l.relation = c.oid "
+        "  AND l.pid = pg_catalog.pg_backend_pid() AND l.mode = 'AccessExclusiveLock' AND l.granted)";
+  return sql + " FROM (VALUES " + values +
+         ") AS t(ord, name) "
+         "LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name) "
+         "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+         "ORDER BY t.ord";
+}
+
+std::string LiveFacts::partitions_query() const {
+  std::string roots;
+  for (const auto& [ref, t] : tables_)
+    if (t.partitioned && t.oid != 0) roots += (roots.empty() ? "(" : ", (") + std::to_string(t.oid) + "::oid)";
+  if (roots.empty()) return {};
+  // Partitions at any depth, parents first, walking pg_inherits (pg_partition_tree would lock
+  // every partition). Each: schema, name, parent schema, parent name, relkind, default. The oids
+  // are numbers the first query returned, printed back as numbers.
+  return "SELECT r.oid::text, (WITH RECURSIVE p(oid, parent, level) AS ("
+         "    SELECT ih.inhrelid, ih.inhparent, 1 FROM pg_catalog.pg_inherits ih WHERE ih.inhparent = r.oid "
          "    UNION ALL SELECT ih.inhrelid, ih.inhparent, p.level + 1 FROM pg_catalog.pg_inherits ih "
          "    JOIN p ON ih.inhparent = p.oid WHERE p.level < 16) "
          "  SELECT json_agg(json_build_array(pn.nspname, pc.relname, qn.nspname, qc.relname, pc.relkind::text, "
@@ -59,25 +112,9 @@ std::string LiveFacts::catalog_query(const std::vector<policy::QualifiedName>& t
          "    JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace "
          "    JOIN pg_catalog.pg_class qc ON qc.oid = p.parent "
          "    JOIN pg_catalog.pg_namespace qn ON qn.oid = qc.relnamespace "
-         "    LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = p.parent) END, "
-         // Created by this very transaction: no other session can see the table, so no lock on
-         // it blocks anyone. Read from the pg_attribute row of the system column ctid, which
-         // CREATE writes and no ALTER rewrites — not from the pg_class row, which nearly every
-         // ALTER TABLE (ADD COLUMN, RENAME, a rewrite) updates, so that an altered table would
-         // look new. (Created under a savepoint, the row has a subtransaction's xid and this
-         // says no: the rules then judge it as an existing table.)
-         "(SELECT sa.xmin::text FROM pg_catalog.pg_attribute sa WHERE sa.attrelid = c.oid AND sa.attnum = -1) = "
-         "(pg_catalog.txid_current_if_assigned() & 4294967295)::text, "
-         // ACCESS EXCLUSIVE held by this very session (an earlier message of its transaction):
-         // a long statement on the table now keeps everyone else out for its whole run.
-         "EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'relation' AND l.relation = c.oid "
-         "  AND l.pid = pg_catalog.pg_backend_pid() AND l.mode = 'AccessExclusiveLock' AND l.granted) "
+         "    LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = p.parent) "
          "FROM (VALUES " +
-         values +
-         ") AS t(ord, name) "
-         "LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.name) "
-         "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-         "ORDER BY t.ord";
+         roots + ") AS r(oid)";
 }
 
 std::string LiveFacts::identity_query() {
@@ -106,38 +143,41 @@ void LiveFacts::set_identity(const std::vector<std::optional<std::string>>& row)
 
 void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
                         const std::vector<policy::QualifiedName>& tables) {
-  // 9 to 11 columns: an answer to the query before partitions (the creating transaction, the locks held) were read.
-  if (row.size() < 9 || row.size() > 12 || !row[1]) return;  // the table does not exist (yet): nothing is known
+  // 9 columns, 11 inside a transaction.
+  if ((row.size() != 9 && row.size() != 11) || !row[2]) return;  // the table does not exist (yet): nothing is known
   const auto ord = to_int(row[0], -1);
   if (ord < 0 || static_cast<std::size_t>(ord) >= tables.size()) return;
   Table t;
-  t.schema = *row[1];
-  t.size.rows = to_int(row[2], -1);
-  t.size.bytes = to_int(row[3], -1);
-  t.partitioned = row[4] && *row[4] == "p";
-  t.has_pk = row[5] && *row[5] == "t";
-  // A malformed JSON column leaves that part unknown, never the whole table.
-  const auto json_rows = [](const std::optional<std::string>& v) {
-    nlohmann::json j = v ? nlohmann::json::parse(*v, nullptr, false) : nlohmann::json();
-    return j.is_array() ? j : nlohmann::json::array();
-  };
-  for (const auto& col : json_rows(row[6])) {
+  t.oid = static_cast<std::uint32_t>(std::clamp<std::int64_t>(to_int(row[1], 0), 0, 0xFFFFFFFF));
+  t.schema = *row[2];
+  t.size.rows = to_int(row[3], -1);
+  t.size.bytes = to_int(row[4], -1);
+  t.partitioned = row[5] && *row[5] == "p";
+  std::map<std::int64_t, std::string> by_attnum;
+  for (const auto& col : json_array(row[6])) {
     if (!col.is_array() || col.size() < 2 || !col[0].is_string() || !col[1].is_string()) continue;
-    t.columns[col[0].get<std::string>()] = col[1].get<std::string>();
-    if (col.size() >= 3 && col[2].is_boolean()) t.not_null[col[0].get<std::string>()] = col[2].get<bool>();
+    const auto name = col[0].get<std::string>();
+    t.columns[name] = col[1].get<std::string>();
+    if (col.size() >= 3 && col[2].is_boolean()) t.not_null[name] = col[2].get<bool>();
+    if (col.size() >= 4 && col[3].is_number_integer()) by_attnum[col[3].get<std::int64_t>()] = name;
   }
-  for (const auto& idx : json_rows(row[7])) {
-    if (!idx.is_array() || idx.size() < 4 || !idx[0].is_string()) continue;
+  for (const auto& idx : json_array(row[7])) {
+    if (!idx.is_array() || idx.size() != 6 || !idx[0].is_string() || !idx[3].is_string()) continue;
     policy::IndexInfo info;
     info.name = idx[0].get<std::string>();
     info.unique = idx[1].is_boolean() && idx[1].get<bool>();
     info.valid = !idx[2].is_boolean() || idx[2].get<bool>();
-    if (idx[3].is_array())
-      for (const auto& c : idx[3]) info.columns.push_back(c.is_string() ? c.get<std::string>() : std::string());
-    info.partial = idx.size() >= 5 && idx[4].is_boolean() && idx[4].get<bool>();
+    // Key columns only (INCLUDE columns follow them in indkey); an expression is "".
+    const auto keys = idx[4].is_number_integer() ? idx[4].get<std::int64_t>() : 0;
+    for (const auto n : attnums(idx[3].get<std::string>())) {
+      if (static_cast<std::int64_t>(info.columns.size()) >= keys) break;
+      const auto it = by_attnum.find(n);
+      info.columns.push_back(it == by_attnum.end() ? std::string() : it->second);
+    }
+    info.partial = idx[5].is_boolean() && idx[5].get<bool>();
     t.indexes.push_back(std::move(info));
   }
-  for (const auto& con : json_rows(row[8])) {
+  for (const auto& con : json_array(row[8])) {
     if (!con.is_array() || con.size() != 4 || !con[0].is_string() || !con[1].is_string()) continue;
     policy::ConstraintInfo info;
     info.name = con[0].get<std::string>();
@@ -145,12 +185,23 @@ void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
     info.type = type.empty() ? 'c' : type[0];
     info.definition = con[2].is_string() ? con[2].get<std::string>() : std::string();
     info.validated = !con[3].is_boolean() || con[3].get<bool>();
+    t.has_pk = t.has_pk || info.type == 'p';
     t.constraints.push_back(std::move(info));
   }
-  t.created_in_transaction = row.size() >= 11 && row[10] && *row[10] == "t";
-  t.access_exclusive_held = row.size() >= 12 && row[11] && *row[11] == "t";
-  if (row.size() >= 10)
-    for (const auto& p : json_rows(row[9])) {
+  t.created_in_transaction = row.size() == 11 && row[9] && *row[9] == "t";
+  t.access_exclusive_held = row.size() == 11 && row[10] && *row[10] == "t";
+  const auto& ref = tables[static_cast<std::size_t>(ord)];
+  tables_[{ref.schema, ref.name}] = std::move(t);
+}
+
+void LiveFacts::add_partitions_row(const std::vector<std::optional<std::string>>& row) {
+  if (row.size() != 2) return;
+  const auto oid = to_int(row[0], 0);
+  for (auto& [ref, t] : tables_) {
+    if (!t.partitioned || t.oid == 0 || static_cast<std::int64_t>(t.oid) != oid) continue;
+    t.partitions.clear();
+    t.partitions_read = true;
+    for (const auto& p : json_array(row[1])) {
       if (!p.is_array() || p.size() != 6) continue;
       bool strings = true;
       for (int k = 0; k < 5; ++k) strings = strings && p[k].is_string();
@@ -164,8 +215,7 @@ void LiveFacts::add_row(const std::vector<std::optional<std::string>>& row,
       info.is_default = p[5].is_boolean() && p[5].get<bool>();
       t.partitions.push_back(std::move(info));
     }
-  const auto& ref = tables[static_cast<std::size_t>(ord)];
-  tables_[{ref.schema, ref.name}] = t;
+  }
 }
 
 std::vector<policy::QualifiedName> LiveFacts::created_in_transaction() const {
@@ -176,6 +226,7 @@ std::vector<policy::QualifiedName> LiveFacts::created_in_transaction() const {
 }
 
 bool LiveFacts::holds_access_exclusive(const policy::QualifiedName& table) const {
+  if (assume_exclusive_locks_) return true;
   const auto* t = find(table);
   return t && t->access_exclusive_held;
 }
@@ -221,7 +272,12 @@ std::optional<std::string> LiveFacts::resolve_schema(std::string_view relation) 
   return std::nullopt;
 }
 
-bool LiveFacts::describes(const policy::QualifiedName& table) const { return find(table) != nullptr; }
+bool LiveFacts::describes(const policy::QualifiedName& table) const {
+  // A partitioned table whose partitions were not read (the follow-up query failed) is not
+  // fully described: "no partitions" would make a plain CREATE INDEX look instant.
+  const auto* t = find(table);
+  return t && (!t->partitioned || t->partitions_read);
+}
 
 std::optional<bool> LiveFacts::column_not_null(const policy::QualifiedName& table, std::string_view column) const {
   const auto* t = find(table);

@@ -24,25 +24,35 @@ struct PgConnCloser {
 };
 using PgConnPtr = std::unique_ptr<PGconn, PgConnCloser>;
 
-/// Reads the catalog facts for the tables `sql` names through `conn` (one catalog query).
+/// Runs one catalog query through `conn`, handing each row to `add`.
+template <typename AddRow>
+bool catalog_rows(PGconn* conn, const std::string& sql, std::string& error, AddRow add) {
+  PGresult* res = PQexec(conn, sql.c_str());
+  const bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+  if (!ok) error = PQresultErrorMessage(res);
+  for (int r = 0; ok && r < PQntuples(res); ++r) {
+    std::vector<std::optional<std::string>> row;
+    for (int c = 0; c < PQnfields(res); ++c)
+      row.push_back(PQgetisnull(res, r, c) ? std::nullopt : std::optional<std::string>(PQgetvalue(res, r, c)));
+    add(row);
+  }
+  PQclear(res);
+  return ok;
+}
+
+/// Reads the catalog facts for the tables `sql` names through `conn`: one catalog query, and a
+/// second for the partitions when a table is partitioned — as the proxy does.
 bool read_live_facts(PGconn* conn, const policy::PolicyEngine& engine, const std::string& sql, LiveFacts& facts,
                      std::string& error) {
   const auto tables = engine.referenced_tables(sql);
   if (tables.empty()) return true;
-  PGresult* res = PQexec(conn, LiveFacts::catalog_query(tables).c_str());
-  const bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-  if (!ok) {
-    error = PQresultErrorMessage(res);
-  } else {
-    for (int r = 0; r < PQntuples(res); ++r) {
-      std::vector<std::optional<std::string>> row;
-      for (int c = 0; c < PQnfields(res); ++c)
-        row.push_back(PQgetisnull(res, r, c) ? std::nullopt : std::optional<std::string>(PQgetvalue(res, r, c)));
-      facts.add_row(row, tables);
-    }
-  }
-  PQclear(res);
-  return ok;
+  const bool in_transaction = PQtransactionStatus(conn) != PQTRANS_IDLE;
+  if (!catalog_rows(conn, LiveFacts::catalog_query(tables, in_transaction), error,
+                    [&](const auto& row) { facts.add_row(row, tables); }))
+    return false;
+  const auto partitions = facts.partitions_query();
+  return partitions.empty() ||
+         catalog_rows(conn, partitions, error, [&](const auto& row) { facts.add_partitions_row(row); });
 }
 
 }  // namespace
