@@ -94,4 +94,12 @@ void write_parse(std::vector<std::byte>& out, std::string_view statement, std::s
 
 void write_sync(std::vector<std::byte>& out) { MessageWriter(out).begin(tag::kSync).finish(); }
 
+void write_close(std::vector<std::byte>& out, char kind, std::string_view name) {
+  MessageWriter(out).begin(tag::kClose).u8(static_cast<std::uint8_t>(kind)).cstring(name).finish();
+}
+
+void write_execute(std::vector<std::byte>& out, std::string_view portal, std::uint32_t max_rows) {
+  MessageWriter(out).begin(tag::kExecute).cstring(portal).u32(max_rows).finish();
+}
+
 }  // namespace schemagate::protocol

@@ -63,5 +63,9 @@ void write_parse(std::vector<std::byte>& out, std::string_view statement, std::s
                  std::span<const std::uint32_t> param_types);
 /// Appends a Sync message.
 void write_sync(std::vector<std::byte>& out);
+/// Appends a Close message for a prepared statement ('S') or a portal ('P').
+void write_close(std::vector<std::byte>& out, char kind, std::string_view name);
+/// Appends an Execute message (max_rows 0: all rows).
+void write_execute(std::vector<std::byte>& out, std::string_view portal, std::uint32_t max_rows = 0);
 
 }  // namespace schemagate::protocol

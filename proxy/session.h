@@ -126,6 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
   /// Reads the facts the interceptor asked for (tables, and the current role when `identity`),
   /// after every earlier reply has arrived; with neither, it only waits for those replies.
   awaitable<void> fetch_facts(const std::vector<policy::QualifiedName>& tables, bool identity, LiveFacts& out);
+  /// One catalog facts query (counted and timed); false when it failed or the connection is gone.
+  awaitable<bool> catalog_round_trip(const std::string& sql, QueryResult& result);
   /// The server exchange: sends `sql` as one simple Query on the server connection, once every
   /// earlier reply has arrived, and collects its answer (hidden from the client) into `out`.
   /// False when the session closed meanwhile.

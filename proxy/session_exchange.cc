@@ -22,6 +22,14 @@ awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& t
   // included, has arrived (the interceptor asks with no tables for just that).
   co_await wait_for_server_idle();
   if (closed_ || state_.tx_status == 'E') co_return;
+  if (unsynced_) {
+    // A request ended in Flush: the server may hold an implicit transaction open (a simple
+    // Query of ours would commit it, and free the very lock the rules ask about) or be skipping
+    // every message until the client's Sync after an error (ours would never be answered).
+    // Judge with nothing known: the rules then assume the risky case.
+    if (state_.exclusive_lock_held) out.assume_exclusive_locks();
+    co_return;
+  }
   if (identity) {
     stage_ = Stage::fetching_facts;
     QueryResult who;
@@ -33,21 +41,34 @@ awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& t
     else spdlog::warn("[{}] could not read current_user for policy scopes; judging as the session user", state_.id);
   }
   if (tables.empty()) co_return;
-  stage_ = Stage::fetching_facts;
-  const std::string sql = LiveFacts::catalog_query(tables);
+  // After wait_for_server_idle every reply has come, and no request ended in Flush since: 'I'
+  // means the server is outside any transaction.
+  const bool in_transaction = state_.tx_status != 'I';
+  const std::string sql = LiveFacts::catalog_query(tables, in_transaction);
   QueryResult result;
+  if (!co_await catalog_round_trip(sql, result)) co_return;
+  for (const auto& row : result.rows) out.add_row(row, tables);
+  // Partitions only for partitioned tables: a second round trip for those, none for the rest.
+  if (const std::string partitions = out.partitions_query(); !partitions.empty()) {
+    if (!co_await catalog_round_trip(partitions, result)) co_return;
+    for (const auto& row : result.rows) out.add_partitions_row(row);
+  }
+}
+
+awaitable<bool> Session::catalog_round_trip(const std::string& sql, QueryResult& result) {
+  stage_ = Stage::fetching_facts;
   const auto asked = std::chrono::steady_clock::now();
   const bool ok = co_await server_query(sql, result);
   ctx_->metrics->add(Counter::catalog_queries);
   ctx_->metrics->observe(Histogram::catalog_query_seconds,
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count());
   stage_ = Stage::relaying;
-  if (!ok) co_return;
+  if (!ok) co_return false;
   if (!result.ok()) {
-    spdlog::warn("[{}] catalog query for policy facts failed; judging with unknown facts", state_.id);
-    co_return;
+    spdlog::warn("[{}] catalog query for policy facts failed; judging with what is known", state_.id);
+    co_return false;
   }
-  for (const auto& row : result.rows) out.add_row(row, tables);
+  co_return true;
 }
 
 awaitable<bool> Session::server_query(const std::string& sql, QueryResult& out) {

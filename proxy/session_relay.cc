@@ -29,6 +29,9 @@ using protocol::DecodeStatus;
 
 namespace {
 constexpr std::size_t kMinReadBytes = 4096;
+constexpr std::string_view kAbortPortal = "schemagate: abort the pipeline";
+constexpr const char* kUnsyncedPipeline =
+    "it cannot start inside a pipeline whose earlier request ended in Flush instead of Sync (its transaction is open)";
 
 bool produces_ready_for_query(char terminator, bool server_copy_in) {
   // The server ignores Sync while in copy-in mode, so those produce no ReadyForQuery.
@@ -250,6 +253,11 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
       !std::holds_alternative<Respond>(verdict))
     verdict = respond_error("SG001", "schemagate: schema changes are paused by an administrator", "PAUSE by " + paused_by,
                             "Nothing was run. Send the statement again after RESUME (admin console).");
+  // A deferred statement (below) inside an unsynced pipeline would need a Sync of its own, which commits the
+  // pipeline's transaction half-way: refused instead.
+  if (inlined_ && unsynced_ && std::holds_alternative<Forward>(verdict))
+    verdict = respond_error("SG005", std::string("schemagate: a schema change prepared earlier cannot run here: ") + kUnsyncedPipeline,
+                            "", "Send Sync before executing it.");
   if (!record_judgements(verdict))
     verdict = respond_error("SG001", "schemagate: the audit log cannot be written, and audit.fail_closed refuses DDL meanwhile",
                             "audit.path: " + ctx_->audit->path(),
@@ -317,32 +325,36 @@ awaitable<Session::SlowResult> Session::slow_client_path() {
   } else if (auto* run = std::get_if<RunPlan>(&verdict)) {
     // Inside the client's transaction only plans that need none of their own can run (guarded
     // steps under savepoints); the engine already refused the others with SG005.
-    const bool can_start =
-        state_.tx_status == 'I' || (state_.tx_status == 'T' && !run->plan->needs_outside_transaction());
+    const bool can_start = !unsynced_ && (state_.tx_status == 'I' ||
+                                          (state_.tx_status == 'T' && !run->plan->needs_outside_transaction()));
     if (cannot_run.empty() && can_start) {
       if (replaces_parse) remember_deferred(shape);
       const bool ok = co_await run_plan(*run, plan_replies, terminator);
       co_return ok ? SlowResult::rescan : SlowResult::stop;
     }
     // Never forwarded as written: the policy said this statement must not run as is.
+    if (cannot_run.empty() && unsynced_) cannot_run = kUnsyncedPipeline;
     if (cannot_run.empty()) cannot_run = "a rewrite plan cannot start inside a transaction block";
-    answer = respond_error(state_.tx_status == 'I' ? "SG001" : "SG005",
+    answer = respond_error(state_.tx_status == 'I' && !unsynced_ ? "SG001" : "SG005",
                            "schemagate: " + run->command_tag + " must run as a phased rewrite (rule " +
                                run->plan->rule_id + "), and " + cannot_run,
                            run->plan->summary,
                            "Send the statement on its own (one statement per message), outside a transaction block.");
   } else {
     const auto& hold = std::get<Hold>(verdict);
-    const bool can_start =
-        !hold.plan || state_.tx_status == 'I' || (state_.tx_status == 'T' && !hold.plan->needs_outside_transaction());
+    // Waiting for an approval inside an unsynced pipeline would keep its transaction (and
+    // locks) open for as long as the approver takes, and its evidence query could commit it.
+    const bool can_start = !unsynced_ && (!hold.plan || state_.tx_status == 'I' ||
+                                          (state_.tx_status == 'T' && !hold.plan->needs_outside_transaction()));
     if (cannot_run.empty() && can_start) {
       if (replaces_parse) remember_deferred(shape);
       const bool ok = co_await hold_request(hold, held_bytes, plan_replies, terminator);
       co_return ok ? SlowResult::rescan : SlowResult::stop;
     }
     // Approving it would be pointless: its plan could not run for this request.
+    if (cannot_run.empty() && unsynced_) cannot_run = kUnsyncedPipeline;
     if (cannot_run.empty()) cannot_run = "its rewrite plan cannot start inside a transaction block";
-    answer = respond_error("SG001",
+    answer = respond_error(unsynced_ ? "SG005" : "SG001",
                            "schemagate: " + hold.command_tag + " needs approval and then runs as a phased rewrite (rule " +
                                hold.rule_id + "), and " + cannot_run,
                            hold.detail,
@@ -372,7 +384,19 @@ awaitable<bool> Session::respond(Respond r, char terminator) {
   count_errors(r.messages);
   co_await wait_for_server_idle();
   if (closed_) co_return false;
-  if (state_.tx_status == 'T') {
+  if (unsynced_) {
+    // A request ended in Flush before this one: the server holds the pipeline's implicit
+    // transaction (or block) open, or skips everything until Sync after an error. An error
+    // must end it as the server's own would — a later Sync would otherwise commit what came
+    // before the refused statement. Execute a portal just closed (it cannot exist), then Sync:
+    // exactly one ReadyForQuery whether the server was skipping or not. The replies are hidden.
+    std::vector<std::byte> abort_pipeline;
+    protocol::write_close(abort_pipeline, 'P', kAbortPortal);
+    protocol::write_execute(abort_pipeline, kAbortPortal);
+    protocol::write_sync(abort_pipeline);
+    QueryResult ignored;
+    if (!co_await server_exchange(abort_pipeline, tag::kSync, ignored)) co_return false;
+  } else if (state_.tx_status == 'T') {
     // Inside a transaction block an error must abort the block on the server too, or a later
     // COMMIT would commit what came before the refused statement. Make the server fail a
     // harmless statement and hide its reply; the client then sees our error and status 'E'.
