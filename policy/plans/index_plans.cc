@@ -64,9 +64,13 @@ bool plan_partitioned_index(Builder& b, const PgQuery__IndexStmt* orig, const st
     return plan_guarded(b);  // no partitions: the parent has no storage, the index is instant
   }
   const auto cols = name_addition(index_column_names(orig));
-  // Index name per partitioned table (the root included), to attach children to.
+  // Index name per partitioned table (the root included), to attach children to. The
+  // partitions name their parents with a schema; an unqualified root is where it resolved.
   std::map<std::pair<std::string, std::string>, std::string> parent_index;
-  parent_index[{std::string(cstr(orig->relation->schemaname)), std::string(cstr(orig->relation->relname))}] =
+  std::string root_schema(cstr(orig->relation->schemaname));
+  if (root_schema.empty())
+    if (auto resolved = b.ctx.facts->resolve_schema(cstr(orig->relation->relname))) root_schema = *resolved;
+  parent_index[{root_schema, std::string(cstr(orig->relation->relname))}] =
       quote_qualified(cstr(orig->relation->schemaname), name);
   struct Child {
     const PartitionInfo* part;

@@ -199,8 +199,11 @@ TEST(Plans, PartitionedIndexBuildsEachPartitionThenAttaches) {
   FakeFacts f;
   f.partitioned["m"] = true;
   f.described = {"m"};
-  f.partition_map["m"] = {PartitionInfo{{"public", "m2023"}, {"", "m"}, false, false, false},
-                          PartitionInfo{{"public", "m2024"}, {"", "m"}, true, false, false},
+  // As the catalog gives them: every parent with its schema, the root's included (an
+  // unqualified root is found through where its name resolves).
+  f.search_path["m"] = "public";
+  f.partition_map["m"] = {PartitionInfo{{"public", "m2023"}, {"public", "m"}, false, false, false},
+                          PartitionInfo{{"public", "m2024"}, {"public", "m"}, true, false, false},
                           PartitionInfo{{"public", "m2024q1"}, {"public", "m2024"}, false, false, false}};
   const auto r = plan_with("CREATE INDEX ON m (ts)", {"require_concurrent_index"}, &f);
   ASSERT_TRUE(r.plan) << r.why_not;
