@@ -41,7 +41,8 @@ namespace schemagate::proxy {
   X(statements_reject, "statements_total", "outcome=\"reject\"", "")                                                \
   X(statements_observed, "statements_observed_total", "",                                                           \
     "Schema-changing statements forwarded unchanged because the policy is in observe mode.")                        \
-  X(catalog_queries, "catalog_queries_total", "", "Catalog facts queries the proxy ran before judging DDL.")         \
+  X(catalog_queries, "catalog_queries_total", "",                                                                   \
+    "Catalog facts round trips before judging DDL (one per message; a second for a partitioned table's partitions).") \
   X(plans_started, "plans_total", "result=\"started\"", "Rewrite plans, by result.")                                \
   X(plans_succeeded, "plans_total", "result=\"succeeded\"", "")                                                     \
   X(plans_failed, "plans_total", "result=\"failed\"", "")                                                           \

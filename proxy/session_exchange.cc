@@ -30,24 +30,33 @@ awaitable<void> Session::fetch_facts(const std::vector<policy::QualifiedName>& t
     if (state_.exclusive_lock_held) out.assume_exclusive_locks();
     co_return;
   }
-  if (identity) {
-    stage_ = Stage::fetching_facts;
-    QueryResult who;
-    const std::string who_sql = LiveFacts::identity_query();
-    const bool ok = co_await server_query(who_sql, who);
-    stage_ = Stage::relaying;
-    if (!ok) co_return;
-    if (who.ok() && !who.rows.empty()) out.set_identity(who.rows.front());
-    else spdlog::warn("[{}] could not read current_user for policy scopes; judging as the session user", state_.id);
-  }
-  if (tables.empty()) co_return;
   // After wait_for_server_idle every reply has come, and no request ended in Flush since: 'I'
   // means the server is outside any transaction.
   const bool in_transaction = state_.tx_status != 'I';
-  const std::string sql = LiveFacts::catalog_query(tables, in_transaction);
+  // The current role and the tables in one Query message: one round trip. Its identity row
+  // (always exactly one) comes first, then one row per table.
+  std::string sql = identity ? LiveFacts::identity_query() : std::string();
+  if (!tables.empty()) sql += (sql.empty() ? "" : "; ") + LiveFacts::catalog_query(tables, in_transaction);
+  if (sql.empty()) co_return;
   QueryResult result;
-  if (!co_await catalog_round_trip(sql, result)) co_return;
-  for (const auto& row : result.rows) out.add_row(row, tables);
+  bool ok = false;
+  if (tables.empty()) {
+    stage_ = Stage::fetching_facts;
+    ok = co_await server_query(sql, result) && result.ok();
+    stage_ = Stage::relaying;
+  } else {
+    ok = co_await catalog_round_trip(sql, result);
+  }
+  if (!ok) {
+    if (identity) spdlog::warn("[{}] could not read current_user for policy scopes; judging as the session user", state_.id);
+    co_return;
+  }
+  std::size_t first_table_row = 0;
+  if (identity && !result.rows.empty()) {
+    out.set_identity(result.rows.front());
+    first_table_row = 1;
+  }
+  for (std::size_t i = first_table_row; i < result.rows.size(); ++i) out.add_row(result.rows[i], tables);
   // Partitions only for partitioned tables: a second round trip for those, none for the rest.
   if (const std::string partitions = out.partitions_query(); !partitions.empty()) {
     if (!co_await catalog_round_trip(partitions, result)) co_return;
